@@ -1,0 +1,98 @@
+"""Decoding, encoding and validating a scrape (one University) in either wire format.
+
+jet validates before it queues; ein validates again before it writes (a stream entry may come
+from anything that can XADD). Both use this one module, so "valid" means the same everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+
+from trakr.errors import InvalidScrape
+from trakr.pb.trakr_pb2 import Section, University
+from trakr.settings import WireFormat
+from trakr.topics import assign_topics, is_valid_topic
+
+VALID_STATUSES = frozenset(
+    value for name, value in Section.Status.items() if name != "STATUS_UNSPECIFIED"
+)
+
+
+class ScrapeRejected(InvalidScrape):
+    """The scrape was rejected."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason  # a short, low-cardinality label for metrics ("duplicate_section", …)
+
+
+def decode_university(payload: bytes, fmt: WireFormat) -> University:
+    """Parse a scrape; raises ScrapeRejected("parse_error") when it is not a University."""
+    university = University()
+    try:
+        if fmt == "json":
+            json_format.Parse(payload, university, ignore_unknown_fields=False)
+        else:
+            university.ParseFromString(payload)
+    except (json_format.ParseError, DecodeError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ScrapeRejected("parse_error", f"not a University in {fmt}: {_short(exc)}") from exc
+    return university
+
+
+def encode_university(university: University, fmt: WireFormat) -> bytes:
+    """Serialise a University (deterministic protobuf; compact JSON mapping)."""
+    if fmt == "json":
+        return json_format.MessageToJson(university, indent=None, ensure_ascii=False).encode()
+    return university.SerializeToString(deterministic=True)
+
+
+@dataclass(frozen=True)
+class ScrapeCounts:
+    subjects: int
+    courses: int
+    sections: int
+
+
+def validate_university(university: University) -> ScrapeCounts:
+    """Check a decoded scrape and fill its topics; raises ScrapeRejected naming the first problem.
+
+    A University must have a name, at least one subject, sections with a known status, and
+    unique topic names (so unique section keys) that FCM would accept.
+    """
+    if not university.name.strip():
+        raise ScrapeRejected("no_name", "the University has no name")
+    if not university.subjects:
+        raise ScrapeRejected("no_subjects", f"{university.name}: no subjects")
+    assign_topics(university)
+    seen: set[str] = set()
+    courses = sections = 0
+
+    def check_topic(kind: str, topic_name: str) -> None:
+        if topic_name in seen:
+            raise ScrapeRejected(f"duplicate_{kind}", f"duplicate {kind} key {topic_name}")
+        if not is_valid_topic(topic_name):
+            raise ScrapeRejected("invalid_topic", f"{kind} topic {topic_name[:120]!r} is not a valid FCM topic")
+        seen.add(topic_name)
+
+    check_topic("university", university.topic_name)
+    for subject in university.subjects:
+        check_topic("subject", subject.topic_name)
+        for course in subject.courses:
+            courses += 1
+            check_topic("course", course.topic_name)
+            for section in course.sections:
+                sections += 1
+                if section.status not in VALID_STATUSES:
+                    raise ScrapeRejected(
+                        "bad_status", f"section {section.topic_name} has status {section.status}"
+                    )
+                check_topic("section", section.topic_name)
+    return ScrapeCounts(subjects=len(university.subjects), courses=courses, sections=sections)
+
+
+def _short(exc: BaseException, limit: int = 200) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= limit else text[:limit] + "…"

@@ -1,0 +1,1 @@
+"""ein: the delta-diff ingester."""

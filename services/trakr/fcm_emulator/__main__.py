@@ -1,0 +1,13 @@
+"""trakr-fcm-emulator (not implemented yet)."""
+
+from __future__ import annotations
+
+from trakr.cli import not_implemented
+
+
+def main() -> None:
+    not_implemented("trakr-fcm-emulator")
+
+
+if __name__ == "__main__":
+    main()

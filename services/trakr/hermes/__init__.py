@@ -1,0 +1,1 @@
+"""hermes: push notifications to FCM topics, exactly once as far as FCM allows."""

@@ -1,0 +1,13 @@
+"""trakr-hermes (not implemented yet)."""
+
+from __future__ import annotations
+
+from trakr.cli import not_implemented
+
+
+def main() -> None:
+    not_implemented("trakr-hermes")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""jet: run a scraper executable, validate its output, queue it."""

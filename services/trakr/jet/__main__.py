@@ -1,0 +1,13 @@
+"""trakr-jet (not implemented yet)."""
+
+from __future__ import annotations
+
+from trakr.cli import not_implemented
+
+
+def main() -> None:
+    not_implemented("trakr-jet")
+
+
+if __name__ == "__main__":
+    main()

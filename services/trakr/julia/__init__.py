@@ -1,0 +1,1 @@
+"""julia: turn outbox rows into notifications, collapsing flaps."""

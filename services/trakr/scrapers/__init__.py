@@ -1,0 +1,1 @@
+"""Scrapers shipped with trakr: each prints one University on stdout."""

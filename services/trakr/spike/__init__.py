@@ -1,0 +1,1 @@
+"""spike: the read API the apps use."""
