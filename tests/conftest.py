@@ -13,7 +13,9 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 # Tests must never pick up an operator's configuration (procrastinate does the same).
-for _name in [name for name in os.environ if name.startswith("TRAKR_") and not name.startswith("TRAKR_TEST_")]:
+for _name in [
+    name for name in os.environ if name.startswith("TRAKR_") and not name.startswith("TRAKR_TEST_")
+]:
     del os.environ[_name]
 os.environ.pop("GOOGLE_APPLICATION_CREDENTIALS", None)
 
@@ -22,12 +24,13 @@ import pytest  # noqa: E402
 import redis as sync_redis  # noqa: E402
 import redis.asyncio as aioredis  # noqa: E402
 from psycopg import sql  # noqa: E402
-
 from trakr.db import with_database  # noqa: E402
 from trakr.migrate import migrate  # noqa: E402
 from trakr.settings import Settings  # noqa: E402
 
-SERVER_DSN = os.environ.get("TRAKR_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+SERVER_DSN = os.environ.get(
+    "TRAKR_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 REDIS_URL = os.environ.get("TRAKR_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 REPO = Path(__file__).resolve().parents[1]
 REALDATA = Path(os.environ.get("TRAKR_TEST_REALDATA", REPO.parent / "shared" / "realdata"))
@@ -47,7 +50,9 @@ def create_database(template: str | None = None) -> str:
     name = f"trakr_test_{uuid.uuid4().hex[:12]}"
     query = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
     if template:
-        query = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template))
+        query = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+            sql.Identifier(name), sql.Identifier(template)
+        )
     with _admin() as conn:
         conn.execute(query)
     return with_database(SERVER_DSN, name)
@@ -56,7 +61,9 @@ def create_database(template: str | None = None) -> str:
 def drop_database(dsn: str) -> None:
     name = dsn.rsplit("/", 1)[1]
     with _admin() as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 @pytest.fixture(scope="session")
@@ -91,7 +98,9 @@ def namespace() -> Iterator[str]:
 @pytest.fixture
 def settings(database_dsn: str, namespace: str) -> Settings:
     """Settings pointing at this test's database and Redis namespace, metrics off."""
-    return Settings(postgres_dsn=database_dsn, redis_url=REDIS_URL, namespace=namespace, metrics_port=0)
+    return Settings(
+        postgres_dsn=database_dsn, redis_url=REDIS_URL, namespace=namespace, metrics_port=0
+    )
 
 
 @pytest.fixture

@@ -24,7 +24,9 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
     """Show defaults and keep the description's line breaks."""
 
 
-def make_parser(prog: str, description: str, *, metrics_port: int | None = None) -> argparse.ArgumentParser:
+def make_parser(
+    prog: str, description: str, *, metrics_port: int | None = None
+) -> argparse.ArgumentParser:
     """A parser with the shared flags. Every flag's help names its TRAKR_* variable."""
     parser = argparse.ArgumentParser(
         prog=prog,
@@ -35,7 +37,9 @@ def make_parser(prog: str, description: str, *, metrics_port: int | None = None)
         "Shared: TRAKR_POSTGRES_DSN, TRAKR_REDIS_URL, TRAKR_NAMESPACE, TRAKR_LOG_LEVEL.",
     )
     parser.add_argument("-c", "--config", metavar="FILE", help="TOML settings file")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG (TRAKR_LOG_LEVEL)")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log at DEBUG (TRAKR_LOG_LEVEL)"
+    )
     if metrics_port is not None:
         parser.add_argument(
             "--metrics-port",

@@ -37,7 +37,13 @@ def decode_university(payload: bytes, fmt: WireFormat) -> University:
             json_format.Parse(payload, university, ignore_unknown_fields=False)
         else:
             university.ParseFromString(payload)
-    except (json_format.ParseError, DecodeError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+    except (
+        json_format.ParseError,
+        DecodeError,
+        UnicodeDecodeError,
+        ValueError,
+        RecursionError,
+    ) as exc:
         raise ScrapeRejected("parse_error", f"not a University in {fmt}: {_short(exc)}") from exc
     return university
 
@@ -74,7 +80,9 @@ def validate_university(university: University) -> ScrapeCounts:
         if topic_name in seen:
             raise ScrapeRejected(f"duplicate_{kind}", f"duplicate {kind} key {topic_name}")
         if not is_valid_topic(topic_name):
-            raise ScrapeRejected("invalid_topic", f"{kind} topic {topic_name[:120]!r} is not a valid FCM topic")
+            raise ScrapeRejected(
+                "invalid_topic", f"{kind} topic {topic_name[:120]!r} is not a valid FCM topic"
+            )
         seen.add(topic_name)
 
     check_topic("university", university.topic_name)

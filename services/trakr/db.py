@@ -52,7 +52,9 @@ def with_database(dsn: str, name: str) -> str:
 
 
 @contextlib.asynccontextmanager
-async def asyncpg_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> AsyncIterator[asyncpg.Pool]:
+async def asyncpg_pool(
+    dsn: str, *, min_size: int = 1, max_size: int = 10
+) -> AsyncIterator[asyncpg.Pool]:
     """An asyncpg pool; raises DatabaseUnavailable when the server cannot be reached."""
     try:
         pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)

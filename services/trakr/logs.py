@@ -47,7 +47,11 @@ def configure_logging(service: str, level: str = "INFO") -> None:
             "disable_existing_loggers": False,
             "formatters": {"json": {"()": JsonFormatter, "service": service}},
             "handlers": {
-                "stdout": {"class": "logging.StreamHandler", "formatter": "json", "stream": sys.stdout}
+                "stdout": {
+                    "class": "logging.StreamHandler",
+                    "formatter": "json",
+                    "stream": sys.stdout,
+                }
             },
             "root": {"handlers": ["stdout"], "level": level},
             # Library chatter at INFO (every HTTP request, every pool event) drowns our own lines.

@@ -9,7 +9,9 @@ from prometheus_client import start_http_server
 logger = logging.getLogger(__name__)
 
 
-def start_metrics_server(port: int | None, *, default_port: int, addr: str = "0.0.0.0") -> int | None:
+def start_metrics_server(
+    port: int | None, *, default_port: int, addr: str = "0.0.0.0"
+) -> int | None:
     """Serve /metrics on `port` (or the service's default); port 0 disables it. Returns the port."""
     chosen = default_port if port is None else port
     if chosen == 0:
@@ -18,7 +20,11 @@ def start_metrics_server(port: int | None, *, default_port: int, addr: str = "0.
         start_http_server(chosen, addr=addr)
     except OSError as exc:
         # A second replica on the same host must not crash-loop over its metrics port.
-        logger.error("metrics port %d unavailable: %s", chosen, exc, extra={"event": "metrics_unavailable"})
+        logger.error(
+            "metrics port %d unavailable: %s", chosen, exc, extra={"event": "metrics_unavailable"}
+        )
         return None
-    logger.info("metrics on :%d/metrics", chosen, extra={"event": "metrics_started", "port": chosen})
+    logger.info(
+        "metrics on :%d/metrics", chosen, extra={"event": "metrics_started", "port": chosen}
+    )
     return chosen

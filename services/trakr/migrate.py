@@ -65,14 +65,19 @@ def migrate(dsn: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
                        sha256     text NOT NULL,
                        applied_at timestamptz NOT NULL DEFAULT now())"""
             )
-            done = {row[0]: row[1] for row in conn.execute("SELECT version, sha256 FROM schema_migration")}
+            done = {
+                row[0]: row[1]
+                for row in conn.execute("SELECT version, sha256 FROM schema_migration")
+            }
             for version, path in migration_files(directory):
                 text = path.read_text()
                 digest = hashlib.sha256(text.encode()).hexdigest()
                 if version in done:
                     if done[version] != digest:
                         logger.warning(
-                            "migration %s changed after it was applied", path.name, extra={"event": "migration_drift"}
+                            "migration %s changed after it was applied",
+                            path.name,
+                            extra={"event": "migration_drift"},
                         )
                     continue
                 with conn.transaction():
@@ -82,7 +87,11 @@ def migrate(dsn: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
                         (version, path.name, digest),
                     )
                 applied_now.append(version)
-                logger.info("applied %s", path.name, extra={"event": "migration_applied", "version": version})
+                logger.info(
+                    "applied %s",
+                    path.name,
+                    extra={"event": "migration_applied", "version": version},
+                )
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
     logger.info(

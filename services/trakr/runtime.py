@@ -24,9 +24,17 @@ def install_stop_signals() -> asyncio.Event:
 
     def on_signal(signum: int) -> None:
         if stop.is_set():
-            logger.warning("second %s: exiting now", signal.Signals(signum).name, extra={"event": "forced_stop"})
+            logger.warning(
+                "second %s: exiting now",
+                signal.Signals(signum).name,
+                extra={"event": "forced_stop"},
+            )
             raise SystemExit(1)
-        logger.info("%s received: finishing work in hand", signal.Signals(signum).name, extra={"event": "stopping"})
+        logger.info(
+            "%s received: finishing work in hand",
+            signal.Signals(signum).name,
+            extra={"event": "stopping"},
+        )
         stop.set()
 
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -93,7 +101,9 @@ async def retry_until_stopped(
         try:
             return await operation()
         except retry_on as exc:
-            logger.warning("%s failed: %s", what, exc, extra={"event": "retry", "error": type(exc).__name__})
+            logger.warning(
+                "%s failed: %s", what, exc, extra={"event": "retry", "error": type(exc).__name__}
+            )
             if not await backoff.wait(stop, what=what):
                 break
     return None
@@ -112,7 +122,11 @@ async def supervise(tasks: list[asyncio.Task[object]], stop: asyncio.Event) -> N
             continue
         exc = task.exception() if not task.cancelled() else None
         logger.error(
-            "task %s ended unexpectedly: %r", task.get_name(), exc, exc_info=exc, extra={"event": "task_died"}
+            "task %s ended unexpectedly: %r",
+            task.get_name(),
+            exc,
+            exc_info=exc,
+            extra={"event": "task_died"},
         )
     stop.set()
     stopper.cancel()

@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -58,7 +58,9 @@ class Settings(BaseSettings):
     ein_dead_letter_maxlen: int = Field(1000, gt=0)
 
     # --- julia --------------------------------------------------------------------------------
-    collapse: str = Field("default=0s", description="per-university flap window: 'rutgers=240s,default=0s'")
+    collapse: str = Field(
+        "default=0s", description="per-university flap window: 'rutgers=240s,default=0s'"
+    )
     julia_keepalive_seconds: float = Field(2.0, gt=0)
     julia_poll_seconds: float = Field(5.0, gt=0)
     julia_batch_size: int = Field(500, gt=0)
@@ -84,7 +86,6 @@ class Settings(BaseSettings):
 
     # --- umbrella (trakr up / demo) -----------------------------------------------------------
     up_scrapers_file: Path | None = None
-    grafana_admin_password: SecretStr = SecretStr("admin")
 
     @field_validator("fcm_credentials", mode="before")
     @classmethod
@@ -123,12 +124,15 @@ class Settings(BaseSettings):
                 raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
             except tomllib.TOMLDecodeError as exc:
                 raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
-            target = type("FileSettings", (cls,), {"model_config": {**cls.model_config, "toml_file": path}})
+            target = type(
+                "FileSettings", (cls,), {"model_config": {**cls.model_config, "toml_file": path}}
+            )
         try:
             return target(**{k: v for k, v in overrides.items() if v is not None})
         except ValidationError as exc:
             problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
+                f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+                for err in exc.errors()
             )
             raise ConfigError(f"invalid configuration: {problems}") from exc
 

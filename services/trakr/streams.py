@@ -24,7 +24,11 @@ SCRAPES_DEAD_LETTER = "scrapes:dead"
 NOTIFICATIONS = "notifications"
 
 # Errors after which a reconnect with backoff is the right answer.
-REDIS_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeoutError, OSError)
+REDIS_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    OSError,
+)
 
 Entry = tuple[str, dict[bytes, bytes]]
 
@@ -88,7 +92,10 @@ class GroupReader:
         entries = [(_text(entry_id), fields) for entry_id, fields in claimed if fields is not None]
         if entries:
             logger.warning(
-                "claimed %d stale entries from %s", len(entries), self.stream, extra={"event": "claimed_stale"}
+                "claimed %d stale entries from %s",
+                len(entries),
+                self.stream,
+                extra={"event": "claimed_stale"},
             )
         return entries
 

@@ -77,4 +77,3 @@ def assign_topics(university: University) -> University:
                 section.topic_name = section_topic(course.topic_name, section)
                 section.topic_id = topic_id(section.topic_name)
     return university
-
