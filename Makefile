@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 DURATION ?=
 
-.PHONY: all install test lint format proto bench demo chaos clean
+.PHONY: all install test lint format proto bench demo deploy-check chaos clean
 
 all: lint test
 
@@ -37,11 +37,22 @@ bench: install
 		if [ -f $$b ]; then echo "== $$b"; $(PY) $$b || exit 1; fi; \
 	done
 
+# The whole pipeline on this host: fresh trakr_demo database, FCM emulator, simulated registrar
+# and real Rutgers data; pushes are shown until Ctrl-C, or for DURATION seconds then a summary.
 demo: install
 	$(VENV)/bin/trakr demo $(if $(DURATION),--duration $(DURATION))
 
+# Deploy files without a container engine: Prometheus config, alert rules and their unit tests,
+# compose file, dashboards (promtool: apt-get install prometheus).
+deploy-check: install
+	promtool check config deploy/prometheus/prometheus.yml
+	promtool check rules deploy/prometheus/alerts.yml
+	promtool test rules deploy/prometheus/alerts_test.yml
+	$(VENV)/bin/pytest -q tests/deploy
+
+# The long variant (10 min of faults); CI runs the ~2-minute one as part of `pytest -q`.
 chaos: install
-	$(VENV)/bin/pytest -q -m chaos tests/chaos
+	TRAKR_TEST_CHAOS_LONG=1 $(VENV)/bin/pytest -q -s -m chaos tests/chaos
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

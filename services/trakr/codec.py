@@ -7,14 +7,19 @@ from anything that can XADD). Both use this one module, so "valid" means the sam
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 
 from trakr.errors import InvalidScrape
 from trakr.pb.trakr_pb2 import Section, University
-from trakr.settings import WireFormat
 from trakr.topics import assign_topics, is_valid_topic
+
+if TYPE_CHECKING:
+    # Only for annotations: importing trakr.settings pulls in pydantic (~0.4 s), which every
+    # scraper run (trakr-scrape-rutgers/-sim import this module) would pay for nothing.
+    from trakr.settings import WireFormat
 
 VALID_STATUSES = frozenset(
     value for name, value in Section.Status.items() if name != "STATUS_UNSPECIFIED"

@@ -15,6 +15,7 @@ import psycopg
 from psycopg import sql
 
 from trakr.db import database_name, psycopg_connect, redact, with_database
+from trakr.errors import TrakrError
 
 logger = logging.getLogger(__name__)
 
@@ -80,12 +81,22 @@ def migrate(dsn: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
                             extra={"event": "migration_drift"},
                         )
                     continue
-                with conn.transaction():
-                    conn.execute(text)
-                    conn.execute(
-                        "INSERT INTO schema_migration (version, name, sha256) VALUES (%s, %s, %s)",
-                        (version, path.name, digest),
+                try:
+                    with conn.transaction():
+                        conn.execute(text)
+                        conn.execute(
+                            "INSERT INTO schema_migration (version, name, sha256) VALUES (%s, %s, %s)",
+                            (version, path.name, digest),
+                        )
+                except psycopg.Error as exc:
+                    # A broken migration is an operator's problem: one readable line, not a traceback
+                    # (`trakr migrate` turns TrakrError into `error: …`). Nothing of it was applied.
+                    problem = (
+                        str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                     )
+                    raise TrakrError(
+                        f"migration {path.name} failed and was rolled back: {problem}"
+                    ) from exc
                 applied_now.append(version)
                 logger.info(
                     "applied %s",

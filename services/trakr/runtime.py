@@ -55,7 +55,9 @@ class Backoff:
 
     def next_delay(self) -> float:
         """The delay before the next attempt; grows 2x per attempt up to the cap, with jitter."""
-        ceiling = min(self.max_seconds, self.base_seconds * 2**self.attempt)
+        # The exponent is capped: after ~1,000 attempts (hours of outage at a 10 s cap) 2**attempt
+        # no longer fits in a float and the multiplication raised OverflowError.
+        ceiling = min(self.max_seconds, self.base_seconds * 2 ** min(self.attempt, 64))
         self.attempt += 1
         return random.uniform(ceiling / 2, ceiling)
 

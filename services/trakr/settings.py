@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     jet_timeout_seconds: float = Field(30.0, gt=0)
     jet_max_output_bytes: int = Field(64 * 1024 * 1024, gt=0)
     jet_skip_unchanged: bool = True
-    jet_stream_maxlen: int = Field(1000, gt=0)
+    jet_stream_maxlen: int = Field(100, gt=0)  # an NB scrape is ~5 MB
     jet_heartbeat_seconds: float | None = Field(None, gt=0, description="None: interval/4, 1..5 s")
 
     # --- ein ----------------------------------------------------------------------------------

@@ -1,0 +1,432 @@
+"""One scrape into PostgreSQL: one transaction that writes only what changed.
+
+Library API (spike's tests, the benchmarks and the end-to-end suite use it):
+`ingest_university(conn, university, …)` and `ingest_payload(conn, payload, fmt, …)`.
+
+The transaction: lock the university row (serialises ein replicas on one university), take the
+stored hashes (from the in-memory cache when its generation still matches the row, else from
+the database), diff (`trakr.ein.diff`), then
+  DELETE vanished rows · COPY changed rows into temp tables and UPDATE … FROM them, one
+  statement per table (the section statement fires the outbox trigger once) · COPY new rows
+  straight into the tables with ids taken from the sequences · rewrite the meetings and
+  instructors of every written section · stamp the university with the snapshot hash and a
+  new generation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+import weakref
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+
+from trakr.codec import decode_university, validate_university
+from trakr.db import load_queries
+from trakr.ein import diff
+from trakr.pb.trakr_pb2 import University
+from trakr.topics import topic_id, university_topic
+
+logger = logging.getLogger(__name__)
+
+QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
+
+# Stored hashes per university topic, valid only while the row's ein_generation matches.
+_CACHE: dict[str, diff.StoredUniversity] = {}
+# Connections whose session already has ein's temp tables (they live as long as the session).
+_TEMP_READY: weakref.WeakSet[asyncpg.Connection] = weakref.WeakSet()
+
+
+@dataclass
+class IngestResult:
+    """What one ingest did: rows per table and kind, or skipped (identical snapshot)."""
+
+    university: str  # topic name ("" when skipped before decoding)
+    snapshot_sha256: bytes
+    mode: str  # "diff" | "insert_all"
+    skipped: bool = False
+    counts: dict[str, dict[str, int]] = field(
+        default_factory=lambda: {t: dict.fromkeys(diff.KINDS, 0) for t in diff.TABLES}
+    )
+    status_changes: int = 0
+    duration_seconds: float = 0.0
+
+    @property
+    def changed(self) -> bool:
+        """True when any catalogue row was inserted, updated or deleted."""
+        return any(
+            self.counts[t][k] for t in diff.TABLES for k in ("inserted", "updated", "deleted")
+        )
+
+    def written(self, table: str) -> int:
+        kinds = self.counts[table]
+        return kinds["inserted"] + kinds["updated"] + kinds["deleted"]
+
+    def summary(self) -> str:
+        """One line for logs and `trakr-ein ingest`."""
+        if self.skipped:
+            return f"{self.university or '?'}: skipped (snapshot already ingested)"
+        parts = []
+        for table in ("subject", "course", "section", "meeting", "instructor"):
+            k = self.counts[table]
+            parts.append(
+                f"{table} +{k['inserted']} ~{k['updated']} -{k['deleted']} ={k['unchanged']}"
+            )
+        return (
+            f"{self.university}: {self.mode} in {self.duration_seconds * 1000:.1f} ms; "
+            + "; ".join(parts)
+            + f"; status changes {self.status_changes}"
+        )
+
+
+async def ingest_payload(
+    conn: asyncpg.Connection,
+    payload: bytes,
+    fmt: str,
+    *,
+    snapshot_sha256: bytes | None = None,
+    insert_all: bool = False,
+    max_delete_share: float = 0.5,
+    scraped_at: datetime | None = None,
+    pause_before_commit_seconds: float = 0.0,
+) -> IngestResult:
+    """Decode a scrape and ingest it; an already-ingested payload is skipped before decoding.
+
+    Raises ScrapeRejected for a payload that is not a valid University.
+    """
+    started = time.perf_counter()
+    sha = snapshot_sha256 or diff.snapshot_sha256(payload)
+    mode = "insert_all" if insert_all else "diff"
+    scraped_at = scraped_at or datetime.now(UTC)
+    if not insert_all:
+        skipped = await _skip_if_ingested(conn, sha, scraped_at, mode)
+        if skipped is not None:
+            skipped.duration_seconds = time.perf_counter() - started
+            return skipped
+    source = diff.PayloadSource.split(payload) if fmt == "protobuf" else None
+    if source is None:  # JSON, or framing we cannot walk: decode it whole (raises if invalid)
+        source = diff.MessageSource(decode_university(payload, fmt))  # type: ignore[arg-type]
+    result = await _ingest(
+        conn,
+        source,
+        sha,
+        insert_all=insert_all,
+        max_delete_share=max_delete_share,
+        scraped_at=scraped_at,
+        pause_before_commit_seconds=pause_before_commit_seconds,
+    )
+    result.duration_seconds = time.perf_counter() - started
+    return result
+
+
+async def ingest_university(
+    conn: asyncpg.Connection,
+    university: University,
+    *,
+    snapshot_sha256: bytes | None = None,
+    insert_all: bool = False,
+    max_delete_share: float = 0.5,
+    scraped_at: datetime | None = None,
+    pause_before_commit_seconds: float = 0.0,
+) -> IngestResult:
+    """Validate and ingest one University in one transaction; returns what was written.
+
+    Without `snapshot_sha256` the hash of its deterministic protobuf encoding is used. Raises
+    ScrapeRejected (nothing written) for an invalid scrape or one deleting too many sections.
+    """
+    started = time.perf_counter()
+    sha = snapshot_sha256 or diff.snapshot_sha256(university.SerializeToString(deterministic=True))
+    mode = "insert_all" if insert_all else "diff"
+    scraped_at = scraped_at or datetime.now(UTC)
+    if not insert_all:
+        skipped = await _skip_if_ingested(conn, sha, scraped_at, mode)
+        if skipped is not None:
+            skipped.duration_seconds = time.perf_counter() - started
+            return skipped
+    result = await _ingest(
+        conn,
+        diff.MessageSource(university),
+        sha,
+        insert_all=insert_all,
+        max_delete_share=max_delete_share,
+        scraped_at=scraped_at,
+        pause_before_commit_seconds=pause_before_commit_seconds,
+    )
+    result.duration_seconds = time.perf_counter() - started
+    return result
+
+
+async def _skip_if_ingested(
+    conn: asyncpg.Connection, sha: bytes, scraped_at: datetime, mode: str
+) -> IngestResult | None:
+    row = await conn.fetchrow(QUERIES["find_snapshot"], sha)
+    if row is None:
+        return None
+    # Not a catalogue write: only a newer scrape time moves scraped_at forward.
+    await conn.execute(QUERIES["touch_scraped_at"], row["id"], scraped_at)
+    return IngestResult(university=row["topic_name"], snapshot_sha256=sha, mode=mode, skipped=True)
+
+
+async def _ingest(
+    conn: asyncpg.Connection,
+    source: diff.Source,
+    sha: bytes,
+    *,
+    insert_all: bool,
+    max_delete_share: float,
+    scraped_at: datetime,
+    pause_before_commit_seconds: float,
+) -> IngestResult:
+    shell = source.shell
+    if not shell.name.strip() or not source.subjects_count():
+        validate_university(
+            University(name=shell.name, abbr=shell.abbr)
+        )  # codec's no_name / no_subjects
+    utopic = university_topic(shell)
+    async with conn.transaction():
+        university_id, stored = await _lock_and_load(conn, shell, utopic)
+        plan = diff.prepare(source, stored, insert_all=insert_all)
+        diff.check_delete_share(plan, max_delete_share)
+        result = IngestResult(
+            university=plan.university.topic_name,
+            snapshot_sha256=sha,
+            mode="insert_all" if insert_all else "diff",
+            counts=plan.counts,
+        )
+        ids = await _write(conn, plan, university_id, stored, result)
+        generation = uuid.uuid4()
+        await _finish_university(
+            conn, plan, university_id, sha=sha, scraped_at=scraped_at, generation=generation
+        )
+        if pause_before_commit_seconds:
+            # Test hook (TRAKR_TEST_EIN_PAUSE_BEFORE_COMMIT_SECONDS): widen the window in which a
+            # kill must leave the previous snapshot intact.
+            logger.warning(
+                "pausing %.1fs before COMMIT",
+                pause_before_commit_seconds,
+                extra={"event": "test_pause"},
+            )
+            await asyncio.sleep(pause_before_commit_seconds)
+    try:
+        _CACHE[utopic] = diff.apply_plan(
+            stored, plan, university_id=university_id, generation=generation, **ids
+        )
+    except Exception:  # a cache bug must never fail a committed ingest: re-read next time
+        logger.exception("could not update the hash cache", extra={"event": "cache_error"})
+        _CACHE.pop(utopic, None)
+    return result
+
+
+async def _lock_and_load(
+    conn: asyncpg.Connection, university: University, utopic: str
+) -> tuple[int, diff.StoredUniversity | None]:
+    """Lock (or create) the university row; return its id and the stored hashes (None: new)."""
+    row = await conn.fetchrow(QUERIES["lock_university"], utopic)
+    if row is None:
+        university_id = await conn.fetchval(
+            QUERIES["insert_university"], utopic, topic_id(utopic), university.name, university.abbr
+        )
+        if university_id is not None:
+            _CACHE.pop(utopic, None)
+            return university_id, None
+        row = await conn.fetchrow(QUERIES["lock_university"], utopic)  # a replica created it first
+    university_id = row["id"]
+    generation = row["ein_generation"]
+    cached = _CACHE.get(utopic)
+    if (
+        cached is not None
+        and generation is not None
+        and cached.generation == generation
+        and cached.id == university_id
+    ):
+        return university_id, cached
+    subjects = await conn.fetch(QUERIES["stored_subjects"], university_id)
+    courses = await conn.fetch(QUERIES["stored_courses"], university_id)
+    sections = await conn.fetch(QUERIES["stored_sections"], university_id)
+    stored = diff.StoredUniversity.from_rows(
+        university_id=university_id,
+        topic_name=utopic,
+        content_hash=row["content_hash"],
+        generation=generation,
+        subjects=subjects,
+        courses=courses,
+        sections=sections,
+    )
+    logger.info(
+        "read %d stored section hashes of %s",
+        len(sections),
+        utopic,
+        extra={"event": "hashes_loaded", "university": utopic, "sections": len(sections)},
+    )
+    return university_id, stored
+
+
+async def _write(
+    conn: asyncpg.Connection,
+    plan: diff.Plan,
+    university_id: int,
+    stored: diff.StoredUniversity | None,
+    result: IngestResult,
+) -> dict[str, list[int]]:
+    """Execute the plan's row writes; return the ids given to inserted subjects/courses/sections."""
+    q = QUERIES
+    counts = result.counts
+    subject_ids: list[int] = []
+    course_ids: list[int] = []
+    section_ids: list[int] = []
+    if plan.subject_inserts or plan.course_inserts or plan.section_inserts:
+        row = await conn.fetchrow(
+            q["allocate_ids"],
+            len(plan.subject_inserts),
+            len(plan.course_inserts),
+            len(plan.section_inserts),
+        )
+        subject_ids, course_ids, section_ids = (
+            row["subject_ids"],
+            row["course_ids"],
+            row["section_ids"],
+        )
+
+    # Deletes first: vanished rows (children cascade).
+    if plan.section_deletes:
+        await conn.execute(q["delete_sections"], plan.section_deletes)
+    if plan.course_deletes:
+        await conn.execute(q["delete_courses"], plan.course_deletes)
+    if plan.subject_deletes:
+        await conn.execute(q["delete_subjects"], plan.subject_deletes)
+
+    stored_subjects = stored.subjects if stored is not None else {}
+    new_subject_ids = {
+        s.topic_name: i for (s, _), i in zip(plan.subject_inserts, subject_ids, strict=True)
+    }
+    new_course_ids = {
+        c.topic_name: i for (c, _, _), i in zip(plan.course_inserts, course_ids, strict=True)
+    }
+
+    def subject_id(topic: str) -> int:
+        found = new_subject_ids.get(topic)
+        return found if found is not None else stored_subjects[topic].id
+
+    def course_id(topic: str) -> int:
+        found = new_course_ids.get(topic)
+        if found is not None:
+            return found
+        return stored_subjects[topic.rsplit(".", 1)[0]].courses[topic].id
+
+    if (
+        plan.subject_updates or plan.course_updates or plan.section_updates
+    ) and conn not in _TEMP_READY:
+        await conn.execute(q["create_temp_tables"])
+        _TEMP_READY.add(conn)
+    if plan.subject_updates:
+        records = [diff.subject_record(i, university_id, s, h) for i, s, h in plan.subject_updates]
+        await conn.copy_records_to_table(
+            "ein_subject", records=records, columns=diff.SUBJECT_COLUMNS
+        )
+        await conn.execute(q["apply_subjects"])
+    if plan.subject_inserts:
+        records = [
+            diff.subject_record(i, university_id, s, h)
+            for (s, h), i in zip(plan.subject_inserts, subject_ids, strict=True)
+        ]
+        await conn.copy_records_to_table("subject", records=records, columns=diff.SUBJECT_COLUMNS)
+    if plan.course_updates:
+        # Same topic means same parent, so the stored subject_id is right (not updated).
+        records = [diff.course_record(i, 0, c, h) for i, c, h in plan.course_updates]
+        await conn.copy_records_to_table("ein_course", records=records, columns=diff.COURSE_COLUMNS)
+        await conn.execute(q["apply_courses"])
+    if plan.course_inserts:
+        new_courses = (
+            diff.course_record(i, subject_id(parent), c, h)
+            for (c, h, parent), i in zip(plan.course_inserts, course_ids, strict=True)
+        )
+        await conn.copy_records_to_table("course", records=new_courses, columns=diff.COURSE_COLUMNS)
+
+    # Rows are generated while COPY streams them (asyncpg encodes in chunks), so a 100k-section
+    # first ingest never holds every row tuple at once.
+    if plan.section_updates:
+        updated = (
+            diff.section_record(i, 0, university_id, s, h) for i, s, h in plan.section_updates
+        )
+        await conn.copy_records_to_table(
+            "ein_section", records=updated, columns=diff.SECTION_COLUMNS
+        )
+        result.status_changes = await conn.fetchval(q["apply_sections"])
+        rewritten = [i for i, _, _ in plan.section_updates]
+        gone = await conn.fetchrow(q["delete_children"], rewritten)
+        counts["meeting"]["deleted"] += gone["meetings"]
+        counts["instructor"]["deleted"] += gone["instructors"]
+    if plan.section_inserts:
+        inserted = (
+            diff.section_record(i, course_id(parent), university_id, s, h)
+            for (s, h, parent), i in zip(plan.section_inserts, section_ids, strict=True)
+        )
+        await conn.copy_records_to_table("section", records=inserted, columns=diff.SECTION_COLUMNS)
+    written = [(i, s) for i, s, _ in plan.section_updates]
+    written += [(i, s) for (s, _, _), i in zip(plan.section_inserts, section_ids, strict=True)]
+    n_meetings = sum(len(s.meetings) for _, s in written)
+    n_instructors = sum(len(s.instructors) for _, s in written)
+    if n_meetings:
+        meetings = (row for i, s in written for row in diff.meeting_records(i, s))
+        await conn.copy_records_to_table("meeting", records=meetings, columns=diff.MEETING_COLUMNS)
+    if n_instructors:
+        instructors = (row for i, s in written for row in diff.instructor_records(i, s))
+        await conn.copy_records_to_table(
+            "instructor", records=instructors, columns=diff.INSTRUCTOR_COLUMNS
+        )
+    counts["meeting"]["inserted"] += n_meetings
+    counts["instructor"]["inserted"] += n_instructors
+    return {"subject_ids": subject_ids, "course_ids": course_ids, "section_ids": section_ids}
+
+
+async def _finish_university(
+    conn: asyncpg.Connection,
+    plan: diff.Plan,
+    university_id: int,
+    *,
+    sha: bytes,
+    scraped_at: datetime,
+    generation: uuid.UUID,
+) -> None:
+    u = plan.university
+    if not plan.university_changed:
+        await conn.execute(QUERIES["finish_university"], university_id, sha, scraped_at, generation)
+        return
+    await conn.execute(
+        QUERIES["update_university"],
+        university_id,
+        u.name,
+        u.abbr,
+        u.home_page,
+        u.registration_page,
+        diff.metadata_json(u.metadata),
+        plan.university_hash,
+        sha,
+        scraped_at,
+        generation,
+    )
+    await conn.execute(QUERIES["delete_semesters"], university_id)
+    await conn.execute(QUERIES["delete_registrations"], university_id)
+    semesters = {
+        (university_id, diff.SEASON_NAMES.get(s.season, ""), s.year) for s in u.available_semesters
+    }
+    if semesters:
+        await conn.copy_records_to_table(
+            "semester", records=sorted(semesters), columns=("university_id", "season", "year")
+        )
+    registrations = {}
+    for r in u.registrations:
+        registrations[r.period] = (
+            r.period_date.ToDatetime(tzinfo=UTC) if r.HasField("period_date") else None
+        )
+    if registrations:
+        await conn.copy_records_to_table(
+            "registration",
+            records=[(university_id, period, when) for period, when in registrations.items()],
+            columns=("university_id", "period", "period_date"),
+        )

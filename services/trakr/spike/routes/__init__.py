@@ -1,0 +1,1 @@
+"""One module per resource; `ROUTERS` is what app.py mounts."""

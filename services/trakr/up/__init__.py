@@ -1,0 +1,1 @@
+"""`trakr up`, `trakr status`, `trakr demo`: run and watch every process on one host."""
