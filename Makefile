@@ -33,7 +33,7 @@ proto: install
 	$(PY) -m grpc_tools.protoc -Iproto --python_out=services/trakr/pb --pyi_out=services/trakr/pb proto/trakr.proto
 
 bench: install
-	@for b in bench/ingest.py bench/hermes.py bench/api.py bench/e2e.py; do \
+	@for b in bench/ingest.py bench/julia.py bench/hermes.py bench/api.py bench/e2e.py; do \
 		if [ -f $$b ]; then echo "== $$b"; $(PY) $$b || exit 1; fi; \
 	done
 

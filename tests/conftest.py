@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 # Tests must never pick up an operator's configuration (procrastinate does the same).
 for _name in [
@@ -19,51 +18,13 @@ for _name in [
     del os.environ[_name]
 os.environ.pop("GOOGLE_APPLICATION_CREDENTIALS", None)
 
-import psycopg  # noqa: E402
 import pytest  # noqa: E402
 import redis as sync_redis  # noqa: E402
 import redis.asyncio as aioredis  # noqa: E402
-from psycopg import sql  # noqa: E402
+from support import REDIS_URL, SERVER_DSN, create_database, drop_database  # noqa: E402
 from trakr.db import with_database  # noqa: E402
 from trakr.migrate import migrate  # noqa: E402
 from trakr.settings import Settings  # noqa: E402
-
-SERVER_DSN = os.environ.get(
-    "TRAKR_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-REDIS_URL = os.environ.get("TRAKR_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-REPO = Path(__file__).resolve().parents[1]
-REALDATA = Path(os.environ.get("TRAKR_TEST_REALDATA", REPO.parent / "shared" / "realdata"))
-NB_COURSES = REALDATA / "rutgers_2026spring_NB_courses_2025-11-15T200031Z.json.gz"
-NK_COURSES = REALDATA / "rutgers_2026spring_NK_courses_2025-11-15T200032Z.json.gz"
-CM_COURSES = REALDATA / "rutgers_2026spring_CM_courses_2025-11-15T200032Z.json.gz"
-OPEN_SECTIONS_1 = REALDATA / "rutgers_2026spring_openSections_2025-11-15T200031Z.json"
-OPEN_SECTIONS_2 = REALDATA / "rutgers_2026spring_openSections_2025-11-15T202526Z.json"
-
-
-def _admin() -> psycopg.Connection:
-    return psycopg.connect(SERVER_DSN, autocommit=True)
-
-
-def create_database(template: str | None = None) -> str:
-    """Create a uniquely named database (from `template` if given) and return its DSN."""
-    name = f"trakr_test_{uuid.uuid4().hex[:12]}"
-    query = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
-    if template:
-        query = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-            sql.Identifier(name), sql.Identifier(template)
-        )
-    with _admin() as conn:
-        conn.execute(query)
-    return with_database(SERVER_DSN, name)
-
-
-def drop_database(dsn: str) -> None:
-    name = dsn.rsplit("/", 1)[1]
-    with _admin() as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
 
 
 @pytest.fixture(scope="session")

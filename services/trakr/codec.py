@@ -78,32 +78,43 @@ def validate_university(university: University) -> ScrapeCounts:
     if not university.subjects:
         raise ScrapeRejected("no_subjects", f"{university.name}: no subjects")
     assign_topics(university)
+    # One flat loop, no per-entity helper call: this walks every entity of every scrape in jet
+    # and in ein. Checks in the same order as before: the first problem found is the one named.
     seen: set[str] = set()
+    add, valid_statuses = seen.add, VALID_STATUSES
     courses = sections = 0
-
-    def check_topic(kind: str, topic_name: str) -> None:
-        if topic_name in seen:
-            raise ScrapeRejected(f"duplicate_{kind}", f"duplicate {kind} key {topic_name}")
-        if not is_valid_topic(topic_name):
-            raise ScrapeRejected(
-                "invalid_topic", f"{kind} topic {topic_name[:120]!r} is not a valid FCM topic"
-            )
-        seen.add(topic_name)
-
-    check_topic("university", university.topic_name)
+    _check_topic("university", university.topic_name, seen)
+    add(university.topic_name)
     for subject in university.subjects:
-        check_topic("subject", subject.topic_name)
+        name = subject.topic_name
+        if name in seen or not is_valid_topic(name):
+            _check_topic("subject", name, seen)
+        add(name)
         for course in subject.courses:
             courses += 1
-            check_topic("course", course.topic_name)
+            name = course.topic_name
+            if name in seen or not is_valid_topic(name):
+                _check_topic("course", name, seen)
+            add(name)
             for section in course.sections:
                 sections += 1
-                if section.status not in VALID_STATUSES:
-                    raise ScrapeRejected(
-                        "bad_status", f"section {section.topic_name} has status {section.status}"
-                    )
-                check_topic("section", section.topic_name)
+                name = section.topic_name
+                if section.status not in valid_statuses:
+                    raise ScrapeRejected("bad_status", f"section {name} has status {section.status}")
+                if name in seen or not is_valid_topic(name):
+                    _check_topic("section", name, seen)
+                add(name)
     return ScrapeCounts(subjects=len(university.subjects), courses=courses, sections=sections)
+
+
+def _check_topic(kind: str, topic_name: str, seen: set[str]) -> None:
+    """Raise ScrapeRejected if `topic_name` is taken or not a valid FCM topic."""
+    if topic_name in seen:
+        raise ScrapeRejected(f"duplicate_{kind}", f"duplicate {kind} key {topic_name}")
+    if not is_valid_topic(topic_name):
+        raise ScrapeRejected(
+            "invalid_topic", f"{kind} topic {topic_name[:120]!r} is not a valid FCM topic"
+        )
 
 
 def _short(exc: BaseException, limit: int = 200) -> str:

@@ -23,6 +23,10 @@ ASYNCPG_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.CrashShutdownError,
     asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.exceptions.ConnectionFailureError,
+    # Client-side protocol state errors, e.g. "cannot switch to state 12; another operation is
+    # in progress" after the server dropped the connection mid-operation: the connection is
+    # unusable, a fresh one works (includes ProtocolError and OutdatedSchemaCacheError).
+    asyncpg.InternalClientError,
     TimeoutError,
 )
 PSYCOPG_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (psycopg.OperationalError, OSError)

@@ -192,10 +192,16 @@ def reconcile(
         result.not_notified += missing
         result.spurious += extra
         if missing or extra:
+            want, got = expected.get(topic, []), actual.get(topic, [])
+            at = next(
+                (i for i, (a, b) in enumerate(zip(want, got, strict=False)) if a != b),
+                min(len(want), len(got)),
+            )
             _note(
                 result,
                 max_details,
-                f"{topic}: expected {expected.get(topic)} got {actual.get(topic)}",
+                f"{topic}: {len(want)} changes expected, {len(got)} notification rows; first"
+                f" difference at #{at}: expected {want[at : at + 3]}, got {got[at : at + 3]}",
             )
         chain = actual.get(topic, [])
         if any(chain[i][1] != chain[i + 1][0] for i in range(len(chain) - 1)):

@@ -7,20 +7,14 @@ import shutil
 import subprocess
 import sys
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql
-from trakr.db import with_database
+from support import drop_database, new_database_dsn
 from trakr.errors import TrakrError
 from trakr.migrate import MIGRATIONS_DIR, migrate, migration_files
-
-SERVER_DSN = os.environ.get(
-    "TRAKR_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 
 # The schema of 0001_schema.sql, column by column (in order): a change to that file shows here.
 SCHEMA_0001 = {
@@ -48,15 +42,9 @@ SCHEMA_0001 = {
 @pytest.fixture
 def fresh_dsn() -> Iterator[str]:
     """A DSN whose database does not exist yet (migrate must create it); dropped afterwards."""
-    dsn = with_database(SERVER_DSN, f"trakr_test_{uuid.uuid4().hex[:12]}")
+    dsn = new_database_dsn()
     yield dsn
     drop_database(dsn)
-
-
-def drop_database(dsn: str) -> None:
-    with psycopg.connect(SERVER_DSN, autocommit=True) as conn:
-        name = sql.Identifier(dsn.rsplit("/", 1)[1])
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
 
 
 def columns(dsn: str) -> dict[str, tuple[str, ...]]:

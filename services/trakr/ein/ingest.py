@@ -44,7 +44,7 @@ _TEMP_READY: weakref.WeakSet[asyncpg.Connection] = weakref.WeakSet()
 
 @dataclass
 class IngestResult:
-    """What one ingest did: rows per table and kind, or skipped (identical snapshot)."""
+    """What one ingest did: rows per table and kind, or skipped (identical or stale snapshot)."""
 
     university: str  # topic name ("" when skipped before decoding)
     snapshot_sha256: bytes
@@ -55,6 +55,10 @@ class IngestResult:
     )
     status_changes: int = 0
     duration_seconds: float = 0.0
+    # Why it was skipped: "identical" (snapshot already ingested) or "stale" (scraped before
+    # the snapshot already stored; stored_scraped_at says when that one was scraped).
+    skip_reason: str = ""
+    stored_scraped_at: datetime | None = None
 
     @property
     def changed(self) -> bool:
@@ -69,6 +73,8 @@ class IngestResult:
 
     def summary(self) -> str:
         """One line for logs and `trakr-ein ingest`."""
+        if self.skip_reason == "stale":
+            return f"{self.university}: skipped (older than the stored snapshot)"
         if self.skipped:
             return f"{self.university or '?'}: skipped (snapshot already ingested)"
         parts = []
@@ -102,9 +108,8 @@ async def ingest_payload(
     started = time.perf_counter()
     sha = snapshot_sha256 or diff.snapshot_sha256(payload)
     mode = "insert_all" if insert_all else "diff"
-    scraped_at = scraped_at or datetime.now(UTC)
     if not insert_all:
-        skipped = await _skip_if_ingested(conn, sha, scraped_at, mode)
+        skipped = await _skip_if_ingested(conn, sha, scraped_at or datetime.now(UTC), mode)
         if skipped is not None:
             skipped.duration_seconds = time.perf_counter() - started
             return skipped
@@ -142,9 +147,8 @@ async def ingest_university(
     started = time.perf_counter()
     sha = snapshot_sha256 or diff.snapshot_sha256(university.SerializeToString(deterministic=True))
     mode = "insert_all" if insert_all else "diff"
-    scraped_at = scraped_at or datetime.now(UTC)
     if not insert_all:
-        skipped = await _skip_if_ingested(conn, sha, scraped_at, mode)
+        skipped = await _skip_if_ingested(conn, sha, scraped_at or datetime.now(UTC), mode)
         if skipped is not None:
             skipped.duration_seconds = time.perf_counter() - started
             return skipped
@@ -169,7 +173,13 @@ async def _skip_if_ingested(
         return None
     # Not a catalogue write: only a newer scrape time moves scraped_at forward.
     await conn.execute(QUERIES["touch_scraped_at"], row["id"], scraped_at)
-    return IngestResult(university=row["topic_name"], snapshot_sha256=sha, mode=mode, skipped=True)
+    return IngestResult(
+        university=row["topic_name"],
+        snapshot_sha256=sha,
+        mode=mode,
+        skipped=True,
+        skip_reason="identical",
+    )
 
 
 async def _ingest(
@@ -179,9 +189,10 @@ async def _ingest(
     *,
     insert_all: bool,
     max_delete_share: float,
-    scraped_at: datetime,
+    scraped_at: datetime | None,
     pause_before_commit_seconds: float,
 ) -> IngestResult:
+    """The ingest transaction. `scraped_at` None (a file, no scrape time) is never stale."""
     shell = source.shell
     if not shell.name.strip() or not source.subjects_count():
         validate_university(
@@ -189,7 +200,12 @@ async def _ingest(
         )  # codec's no_name / no_subjects
     utopic = university_topic(shell)
     async with conn.transaction():
-        university_id, stored = await _lock_and_load(conn, shell, utopic)
+        locked = await _lock_and_load(conn, shell, utopic, scraped_at)
+        if isinstance(locked, IngestResult):
+            locked.snapshot_sha256 = sha
+            locked.mode = "insert_all" if insert_all else "diff"
+            return locked  # stale: nothing written, the transaction ends empty
+        university_id, stored = locked
         plan = diff.prepare(source, stored, insert_all=insert_all)
         diff.check_delete_share(plan, max_delete_share)
         result = IngestResult(
@@ -201,7 +217,12 @@ async def _ingest(
         ids = await _write(conn, plan, university_id, stored, result)
         generation = uuid.uuid4()
         await _finish_university(
-            conn, plan, university_id, sha=sha, scraped_at=scraped_at, generation=generation
+            conn,
+            plan,
+            university_id,
+            sha=sha,
+            scraped_at=scraped_at or datetime.now(UTC),
+            generation=generation,
         )
         if pause_before_commit_seconds:
             # Test hook (TRAKR_TEST_EIN_PAUSE_BEFORE_COMMIT_SECONDS): widen the window in which a
@@ -223,9 +244,14 @@ async def _ingest(
 
 
 async def _lock_and_load(
-    conn: asyncpg.Connection, university: University, utopic: str
-) -> tuple[int, diff.StoredUniversity | None]:
-    """Lock (or create) the university row; return its id and the stored hashes (None: new)."""
+    conn: asyncpg.Connection, university: University, utopic: str, scraped_at: datetime | None
+) -> tuple[int, diff.StoredUniversity | None] | IngestResult:
+    """Lock (or create) the university row; return its id and the stored hashes (None: new).
+
+    Returns a skipped IngestResult instead when this scrape is older than the stored snapshot.
+    The comparison is made under the row lock, so two ein consumers cannot both pass it and
+    then apply their snapshots in the wrong order.
+    """
     row = await conn.fetchrow(QUERIES["lock_university"], utopic)
     if row is None:
         university_id = await conn.fetchval(
@@ -236,6 +262,16 @@ async def _lock_and_load(
             return university_id, None
         row = await conn.fetchrow(QUERIES["lock_university"], utopic)  # a replica created it first
     university_id = row["id"]
+    stored_at = row["scraped_at"]
+    if scraped_at is not None and stored_at is not None and scraped_at < stored_at:
+        return IngestResult(
+            university=utopic,
+            snapshot_sha256=b"",
+            mode="diff",
+            skipped=True,
+            skip_reason="stale",
+            stored_scraped_at=stored_at,
+        )
     generation = row["ein_generation"]
     cached = _CACHE.get(utopic)
     if (

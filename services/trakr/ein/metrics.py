@@ -21,8 +21,19 @@ PAYLOAD_BYTES = Histogram(
 SCRAPES_PROCESSED = Counter("trakr_ein_scrapes_processed_total", "Scrapes ingested and committed")
 SCRAPES_REJECTED = Counter("trakr_ein_scrapes_rejected_total", "Scrapes dead-lettered", ["reason"])
 SCRAPES_SKIPPED = Counter(
-    "trakr_ein_scrapes_skipped_total", "Scrapes whose snapshot was already ingested"
+    "trakr_ein_scrapes_skipped_total",
+    "Scrapes acked without writing: identical snapshot, or stale (older than the stored one)",
+    ["reason"],
 )
+for _reason in ("identical", "stale"):
+    SCRAPES_SKIPPED.labels(reason=_reason)  # both series exist from the start
+INGEST_RETRIES = Counter(
+    "trakr_ein_ingest_retries_total",
+    "Ingests abandoned for a retry on a fresh connection (entry stays pending)",
+    ["reason"],
+)
+for _reason in ("outage", "database_error", "unexpected_error"):
+    INGEST_RETRIES.labels(reason=_reason)
 STREAM_LAG = Gauge(
     "trakr_ein_stream_lag_seconds", "Now minus scraped_at of the entry just ingested"
 )

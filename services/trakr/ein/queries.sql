@@ -11,8 +11,9 @@ UPDATE university SET scraped_at = $2
 WHERE id = $1 AND (scraped_at IS NULL OR scraped_at < $2);
 
 -- name: lock_university
--- Serialises ingests of one university across ein replicas; what the cache is checked against.
-SELECT id, content_hash, ein_generation FROM university WHERE topic_name = $1 FOR UPDATE;
+-- Serialises ingests of one university across ein replicas; what the cache is checked against,
+-- and the scrape time of the stored snapshot (an older scrape is never applied over it).
+SELECT id, content_hash, ein_generation, scraped_at FROM university WHERE topic_name = $1 FOR UPDATE;
 
 -- name: insert_university
 -- A university seen for the first time; ON CONFLICT covers a replica inserting it concurrently.

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 import redis.asyncio as aioredis
+from asyncpg.exceptions._base import DataError as ClientDataError
 
 from trakr import streams
 from trakr.codec import ScrapeRejected
@@ -38,7 +39,23 @@ CHANGED_CHANNEL = ("ein", "changed")  # settings.key(*CHANGED_CHANNEL): pub/sub,
 # Test hook: seconds to sleep before COMMIT, so a test can SIGKILL ein inside the transaction.
 PAUSE_ENV = "TRAKR_TEST_EIN_PAUSE_BEFORE_COMMIT_SECONDS"
 OUTAGE_ERRORS = (*ASYNCPG_CONNECTION_ERRORS, *REDIS_CONNECTION_ERRORS)
-MAX_DATABASE_ATTEMPTS = 5
+# Errors caused by the scrape's content: the same scrape would fail again on any connection.
+# asyncpg's client-side DataError (a value it cannot encode) is an InterfaceError, so it must be
+# told apart from the connection errors before them.
+CONTENT_ERRORS = (
+    ClientDataError,
+    asyncpg.DataError,
+    asyncpg.IntegrityConstraintViolationError,
+    asyncpg.ProgramLimitExceededError,
+)
+# An unexpected (non-database) exception on a healthy connection, this many times in a row for
+# one entry, means the entry itself triggers it: it is set aside rather than block the stream.
+MAX_UNEXPECTED_ATTEMPTS = 5
+
+
+class RetryLater(Exception):
+    """Give up on the entry in hand for now: it stays pending and is taken again after a
+    backoff, on a fresh connection."""
 
 
 def changed_channel(settings: Settings) -> str:
@@ -48,7 +65,7 @@ def changed_channel(settings: Settings) -> str:
 def record_result(result: IngestResult) -> None:
     """Count one ingest in the metrics."""
     if result.skipped:
-        metrics.SCRAPES_SKIPPED.inc()
+        metrics.SCRAPES_SKIPPED.labels(reason=result.skip_reason or "identical").inc()
         return
     metrics.SCRAPES_PROCESSED.inc()
     metrics.INGEST_DURATION.labels(mode=result.mode).observe(result.duration_seconds)
@@ -76,7 +93,7 @@ class Ein:
     rejected: int = 0
     skipped: int = 0
     _last_pending_check: float = field(default=0.0)
-    _failures: dict[str, int] = field(default_factory=dict)  # entry id -> database errors
+    _failures: dict[str, int] = field(default_factory=dict)  # entry id -> unexpected errors
 
     @property
     def stream(self) -> str:
@@ -116,6 +133,14 @@ class Ein:
                     type(exc).__name__,
                     exc,
                     extra={"event": "outage"},
+                )
+                if not await backoff.wait(self.stop, what="reconnect"):
+                    break
+            except RetryLater as exc:
+                logger.warning(
+                    "will retry on a fresh connection: %s",
+                    exc,
+                    extra={"event": "ingest_retry"},
                 )
                 if not await backoff.wait(self.stop, what="reconnect"):
                     break
@@ -193,23 +218,40 @@ class Ein:
         except ScrapeRejected as exc:
             await self._dead_letter(reader, redis, entry_id, fields, exc.reason, str(exc))
             return
-        except OUTAGE_ERRORS:
-            raise  # stays pending; redelivered after the reconnect
-        except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
+        except CONTENT_ERRORS as exc:
             # The database refused this scrape's content (e.g. a NUL byte in a string): retrying
             # would fail forever, so it is set aside like any other bad scrape.
             await self._dead_letter(reader, redis, entry_id, fields, "database_rejected", str(exc))
             return
+        except OUTAGE_ERRORS as exc:
+            # Includes asyncpg's client-state errors after a dropped connection: never the
+            # scrape's fault. It stays pending and is redelivered to us after the reconnect.
+            metrics.INGEST_RETRIES.labels(reason="outage").inc()
+            raise RetryLater(
+                f"{entry_id}: lost the connection: {type(exc).__name__}: {exc}"
+            ) from exc
         except asyncpg.PostgresError as exc:
-            # Anything else (serialization failure, lock timeout, …) is retried after a backoff
-            # on a fresh connection; the same entry failing again and again is set aside.
-            failures = self._failures[entry_id] = self._failures.get(entry_id, 0) + 1
-            if failures < MAX_DATABASE_ATTEMPTS:
-                raise
-            await self._dead_letter(reader, redis, entry_id, fields, "database_error", str(exc))
-            return
+            # Anything else from the server (serialization failure, deadlock, lock or statement
+            # timeout, disk full, a missing migration, …) is not caused by the scrape: retried
+            # with backoff on a fresh connection for as long as it takes, never dead-lettered.
+            metrics.INGEST_RETRIES.labels(reason="database_error").inc()
+            raise RetryLater(f"{entry_id}: {type(exc).__name__}: {exc}") from exc
         except Exception as exc:
+            metrics.INGEST_RETRIES.labels(reason="unexpected_error").inc()
+            if not await _connection_alive(conn):
+                # Whatever was raised, the connection died under it: an outage, not the scrape.
+                raise RetryLater(f"{entry_id}: connection lost: {exc!r}") from exc
+            failures = self._failures[entry_id] = self._failures.get(entry_id, 0) + 1
+            if failures < MAX_UNEXPECTED_ATTEMPTS:
+                logger.exception(
+                    "ingest of %s failed (attempt %d)",
+                    entry_id,
+                    failures,
+                    extra={"event": "ingest_error", "entry_id": entry_id},
+                )
+                raise RetryLater(f"{entry_id}: {exc!r}") from exc
             logger.exception("ingest of %s failed", entry_id, extra={"event": "ingest_error"})
+            self._failures.pop(entry_id, None)
             await self._dead_letter(reader, redis, entry_id, fields, "ingest_error", repr(exc))
             return
         await publish_changed(redis, self.settings, result)
@@ -218,7 +260,21 @@ class Ein:
         record_result(result)
         if scraped_at is not None:
             metrics.STREAM_LAG.set(max(0.0, time.time() - scraped_at.timestamp()))
-        if result.skipped:
+        if result.skip_reason == "stale":
+            self.skipped += 1
+            logger.warning(
+                "skipped %s: scraped at %s, before the stored snapshot of %s (scraped at %s)",
+                entry_id,
+                scraped_at.isoformat() if scraped_at else "?",
+                result.university,
+                result.stored_scraped_at.isoformat() if result.stored_scraped_at else "?",
+                extra={
+                    "event": "scrape_stale",
+                    "entry_id": entry_id,
+                    "university": result.university,
+                },
+            )
+        elif result.skipped:
             self.skipped += 1
             logger.info(
                 "skipped %s: snapshot already ingested (%s)",
@@ -282,6 +338,17 @@ class Ein:
         self._last_pending_check = now
         summary = await redis.xpending(self.stream, GROUP)
         metrics.STREAM_PENDING.set(summary.get("pending", 0) if isinstance(summary, dict) else 0)
+
+
+async def _connection_alive(conn: asyncpg.Connection) -> bool:
+    """False when the connection is closed or no longer answers (checked after an error)."""
+    if conn.is_closed():
+        return False
+    try:
+        await asyncio.wait_for(conn.fetchval("SELECT 1"), timeout=5)
+    except (*ASYNCPG_CONNECTION_ERRORS, asyncpg.PostgresError):
+        return False
+    return True
 
 
 def _scraped_at(raw: bytes | None) -> datetime | None:

@@ -245,3 +245,37 @@ async def test_a_redelivered_entry_after_commit_is_skipped(
         assert await conn.fetchval("SELECT count(*) FROM notification") == 4
     finally:
         assert await ein.stop() == 0
+
+
+async def test_a_terminated_backend_is_an_outage_not_a_bad_scrape(
+    ein_env: dict[str, str],
+    conn: asyncpg.Connection,
+    redis_client: aioredis.Redis,
+    settings: Settings,
+) -> None:
+    """pg_terminate_backend with the ingest transaction open: the entry stays pending and is
+    ingested after the reconnect, never dead-lettered (chaos suite: a good scrape was lost)."""
+    stream = settings.key(streams.SCRAPES)
+    ein = await EinProcess(
+        {**ein_env, "TRAKR_TEST_EIN_PAUSE_BEFORE_COMMIT_SECONDS": "1.5"}
+    ).start()
+    try:
+        await redis_client.xadd(stream, entry(sample(0)))
+        await ein.wait_for("test_pause")
+        killed = await conn.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        assert killed == 1
+        await ein.wait_for("ingest_retry")
+        assert await pending(redis_client, settings) == 1
+        line = await ein.wait_for("scrape_ingested")  # the same entry, on a fresh connection
+        assert line["sections_written"] == 120
+        assert await redis_client.xlen(settings.key(streams.SCRAPES_DEAD_LETTER)) == 0
+        assert not [x for x in ein.lines if x.get("event") == "scrape_rejected"]
+        assert await pending(redis_client, settings) == 0
+        assert await conn.fetchval("SELECT count(*) FROM section") == 120
+    finally:
+        assert await ein.stop() == 0
+    retry = next(x for x in ein.lines if x.get("event") == "ingest_retry")
+    sys.stdout.write(f"\n{retry}\n")

@@ -5,36 +5,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
 import httpx
-import psycopg
 from fastapi import FastAPI
-from psycopg import sql
+from support import (  # noqa: F401  (re-exported for the spike tests)
+    NB_COURSES,
+    OPEN_SECTIONS_1,
+    OPEN_SECTIONS_2,
+    REDIS_URL,
+    create_database,
+    drop_database,
+)
 from trakr.db import with_database
 from trakr.settings import Settings
 from trakr.spike.app import SpikeMiddleware, create_app
-
-SERVER_DSN = os.environ.get(
-    "TRAKR_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-REDIS_URL = os.environ.get("TRAKR_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-REPO = Path(__file__).resolve().parents[3]
-REALDATA = Path(os.environ.get("TRAKR_TEST_REALDATA", REPO.parent / "shared" / "realdata"))
-NB_COURSES = REALDATA / "rutgers_2026spring_NB_courses_2025-11-15T200031Z.json.gz"
-OPEN_SECTIONS_1 = REALDATA / "rutgers_2026spring_openSections_2025-11-15T200031Z.json"
-OPEN_SECTIONS_2 = REALDATA / "rutgers_2026spring_openSections_2025-11-15T202526Z.json"
 
 UNIVERSITY = "testu"
 SUBJECT = "testu.198.spring.2026"
@@ -152,26 +146,6 @@ async def wait_for(predicate, *, timeout_seconds: float = 5.0, interval_seconds:
 
 def closed_port_dsn(dsn: str) -> str:
     return with_database(dsn, "nothing").replace("127.0.0.1:5432", "127.0.0.1:1")
-
-
-def create_database(template: str) -> str:
-    """A uniquely named clone of `template`; its DSN."""
-    name = f"trakr_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(SERVER_DSN, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(template)
-            )
-        )
-    return with_database(SERVER_DSN, name)
-
-
-def drop_database(dsn: str) -> None:
-    name = dsn.rsplit("/", 1)[1]
-    with psycopg.connect(SERVER_DSN, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
 
 
 def free_port() -> int:
