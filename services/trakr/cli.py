@@ -69,12 +69,20 @@ def fail(message: str, *, code: int = EXIT_FAILED) -> NoReturn:
 
 
 def run_service(
-    service: str, settings: Settings, main: Callable[[Settings], Coroutine[Any, Any, int | None]]
+    service: str,
+    settings: Settings,
+    main: Callable[[Settings], Coroutine[Any, Any, int | None]],
+    *,
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
 ) -> int:
-    """Configure logging, run `main(settings)` in a fresh event loop, map failures to exit codes."""
+    """Configure logging, run `main(settings)` in a fresh event loop, map failures to exit codes.
+
+    `loop_factory` picks another event loop (spike passes uvloop's, as uvicorn would).
+    """
     configure_logging(service, settings.log_level)
     try:
-        result = asyncio.run(main(settings))
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            result = runner.run(main(settings))
     except TrakrError as exc:
         logger.error("%s: %s", service, exc, extra={"event": "fatal"})
         return EXIT_FAILED

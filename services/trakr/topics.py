@@ -18,16 +18,17 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+from collections.abc import Iterator
 
 from trakr.pb.trakr_pb2 import Course, Section, Semester, Subject, University
 
 FCM_TOPIC_PATTERN = re.compile(r"^[a-zA-Z0-9\-_.~%]+$")
 FCM_TOPIC_MAX_LENGTH = 900
 _NOT_ALLOWED = re.compile(r"[^a-z0-9_~-]+")
-# jet and ein name the same catalogue on every scrape (10,000+ entities a second): caching the
-# two pure per-entity steps cut assign_topics from ~100 ms to ~25 ms on 10,000 sections. Bounded
-# so a stream of ever-new names costs memory only up to this many entries per cache.
-_CACHE_ENTRIES = 1 << 17
+# jet and ein name the same catalogue on every scrape (10,000+ entities a second), so the two
+# pure per-entity steps mostly see names they saw a second ago. Bounded: a stream of ever-new
+# names costs memory only up to this many entries per cache.
+_CACHE_ENTRIES = 1 << 15
 
 
 @functools.lru_cache(maxsize=_CACHE_ENTRIES)
@@ -67,29 +68,63 @@ def course_topic(subject_topic_name: str, course: Course) -> str:
 
 
 def section_topic(course_topic_name: str, section: Section) -> str:
-    # join() spelled out: this runs for every section of every scrape.
-    return f"{course_topic_name}.{slug(section.number)}.{slug(section.index)}"
+    return join(course_topic_name, slug(section.number), slug(section.index))
 
 
 def assign_topics(university: University) -> University:
     """Fill topic_name and topic_id on the university and every entity below it, in place."""
-    # The recipe functions above, bound to locals: this loop runs for every entity of every
-    # scrape in jet and in ein, and the call/lookup overhead was a third of its time.
+    for _ in iter_assign_topics(university):
+        pass
+    return university
+
+
+def iter_assign_topics(
+    university: University,
+) -> Iterator[tuple[str, University | Subject | Course | Section, str, bool]]:
+    """assign_topics one entity at a time: yields (kind, entity, topic name, written).
+
+    Top-down, in message order, each entity once its topics are filled; `written` is False when
+    the entity already carried exactly these topics. For callers that check every entity anyway
+    (validation): one walk of the tree instead of two, most of the cost on a big scrape.
+    """
+    # The recipe functions, bound to locals: this loop runs for every entity of every scrape.
+    # Fields are written only when they differ: scrapers usually fill topics already, and
+    # setting a string on a freshly parsed message costs ~2 µs where reading it costs 0.3 µs.
     name_subject, name_course, name_section, id_of = (
         subject_topic,
         course_topic,
         section_topic,
         topic_id,
     )
-    university.topic_name = university_name = university_topic(university)
-    university.topic_id = id_of(university_name)
+    university_name = university_topic(university)
+    yield "university", university, university_name, _fill(university, university_name)
     for subject in university.subjects:
-        subject.topic_name = subject_name = name_subject(university_name, subject)
-        subject.topic_id = id_of(subject_name)
+        subject_name = name_subject(university_name, subject)
+        yield "subject", subject, subject_name, _fill(subject, subject_name)
         for course in subject.courses:
-            course.topic_name = course_name = name_course(subject_name, course)
-            course.topic_id = id_of(course_name)
+            course_name = name_course(subject_name, course)
+            yield "course", course, course_name, _fill(course, course_name)
             for section in course.sections:
-                section.topic_name = section_name = name_section(course_name, section)
-                section.topic_id = id_of(section_name)
-    return university
+                # _fill spelled out for the innermost (10,000+ times per scrape) level.
+                section_name = name_section(course_name, section)
+                written = False
+                if section.topic_name != section_name:
+                    section.topic_name = section_name
+                    written = True
+                if section.topic_id != (section_id := id_of(section_name)):
+                    section.topic_id = section_id
+                    written = True
+                yield "section", section, section_name, written
+
+
+def _fill(entity: University | Subject | Course | Section, name: str) -> bool:
+    """Set the entity's topic name and id; True if either was not already that."""
+    written = False
+    if entity.topic_name != name:
+        entity.topic_name = name
+        written = True
+    entity_id = topic_id(name)
+    if entity.topic_id != entity_id:
+        entity.topic_id = entity_id
+        written = True
+    return written

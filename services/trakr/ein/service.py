@@ -346,7 +346,7 @@ async def _connection_alive(conn: asyncpg.Connection) -> bool:
         return False
     try:
         await asyncio.wait_for(conn.fetchval("SELECT 1"), timeout=5)
-    except (*ASYNCPG_CONNECTION_ERRORS, asyncpg.PostgresError):
+    except Exception:  # whatever it is, this connection cannot be trusted with the retry
         return False
     return True
 

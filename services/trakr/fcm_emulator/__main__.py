@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import socket
 import sys
 
 import uvicorn
 
+from trakr.asgi import serve_until_stopped
 from trakr.cli import HelpFormatter, fail
 from trakr.errors import ConfigError
 from trakr.fcm_emulator.app import TOKEN_PATH, EmulatorState, create_app
 from trakr.fcm_emulator.credentials import fake_service_account, write_account
 from trakr.logs import configure_logging
+from trakr.runtime import install_stop_signals
 from trakr.settings import Settings
 
 logger = logging.getLogger("trakr.fcm_emulator")
@@ -100,7 +103,18 @@ def main(argv: list[str] | None = None) -> None:
     config = uvicorn.Config(
         create_app(args.project_id, state=state), log_config=None, access_log=False, lifespan="off"
     )
-    uvicorn.Server(config).run(sockets=[sock])
+    try:
+        # uvicorn's loop choice (uvloop when installed), as uvicorn.Server.run would make it.
+        with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+            runner.run(_serve(config, sock))
+    except KeyboardInterrupt:
+        raise SystemExit(1) from None
+    logger.info("FCM emulator stopped", extra={"event": "emulator_stopped"})
+
+
+async def _serve(config: uvicorn.Config, sock: socket.socket) -> None:
+    """Serve until SIGTERM/SIGINT, then shut down gracefully (exit 0, not -15)."""
+    await serve_until_stopped(config, install_stop_signals(), sockets=[sock])
 
 
 if __name__ == "__main__":

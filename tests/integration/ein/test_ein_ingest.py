@@ -272,3 +272,34 @@ async def test_real_nb_delta(conn: asyncpg.Connection) -> None:
     assert delta.counts["section"]["unchanged"] == 11675
     assert sum(delta.written(t) for t in ("subject", "course")) == 0
     assert len(await notifications(conn)) == 5
+
+
+async def test_an_older_scrape_is_never_applied_over_a_newer_one(conn: asyncpg.Connection) -> None:
+    """Chaos suite: a restarted ein claimed a stale pending entry after newer ones and applied
+    it, so statuses reverted (spurious notifications, lost changes). Compared by scraped_at."""
+    from datetime import UTC, datetime, timedelta
+
+    t0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    old, new = sample(0), sample(1)
+    await ingest_university(conn, old, scraped_at=t0)
+    applied = await ingest_university(conn, new, scraped_at=t0 + timedelta(seconds=60))
+    assert applied.status_changes == 4
+    before = await row_versions(conn)
+
+    stale = await ingest_university(conn, old, scraped_at=t0 + timedelta(seconds=30))
+    assert stale.skipped and stale.skip_reason == "stale" and not stale.changed
+    assert stale.stored_scraped_at == t0 + timedelta(seconds=60)
+    assert await row_versions(conn) == before
+    assert len(await notifications(conn)) == 4
+    stored_at = await conn.fetchval("SELECT scraped_at FROM university")
+    assert stored_at == t0 + timedelta(seconds=60)
+
+    # A stale scrape that would delete most sections is skipped, not dead-lettered.
+    half = sample(0)
+    del half.subjects[1:]
+    assert (await ingest_university(conn, half, scraped_at=t0)).skip_reason == "stale"
+
+    # A file ingest (no scrape time) always applies; so does a newer scrape.
+    assert (await ingest_university(conn, old)).status_changes == 4
+    newer = await ingest_university(conn, new, scraped_at=datetime.now(UTC) + timedelta(hours=1))
+    assert not newer.skipped and newer.status_changes == 4

@@ -83,6 +83,31 @@ class EinProcess:
             except ValueError:
                 self.lines.append({"raw": raw.decode(errors="replace")})
 
+    async def wait_for_any(self, *events: str, timeout_seconds: float = 30.0) -> dict[str, Any]:
+        """The first line (already read or next) whose event is one of `events`."""
+        deadline = time.monotonic() + timeout_seconds
+        while True:
+            found = [line for line in self.lines if line.get("event") in events]
+            if found:
+                return found[0]
+            await self._read_one(deadline)
+
+    async def _read_one(self, deadline: float) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"timed out; got {self.lines[-10:]}")
+        try:
+            raw = await asyncio.wait_for(self.proc.stdout.readline(), timeout=remaining)
+        except TimeoutError:
+            raise AssertionError(f"timed out; got {self.lines[-10:]}") from None
+        if not raw:
+            raise AssertionError(f"trakr-ein exited; got {self.lines[-10:]}")
+        try:
+            self.lines.append(json.loads(raw))
+        except ValueError:
+            self.lines.append({"raw": raw.decode(errors="replace")})
+
     async def stop(self, sig: int = signal.SIGTERM, timeout_seconds: float = 20.0) -> int:
         assert self.proc is not None
         self.proc.send_signal(sig)
@@ -247,6 +272,38 @@ async def test_a_redelivered_entry_after_commit_is_skipped(
         assert await ein.stop() == 0
 
 
+class LingeringProxy:
+    """A TCP proxy to PostgreSQL that keeps the client's socket open a while after the server
+    closed its side: the FATAL "terminating connection" message reaches asyncpg before the
+    close does, as over a slow network — asyncpg's protocol then sits in its error state and
+    the next query fails client-side with InternalClientError (what the chaos suite saw)."""
+
+    def __init__(self, host: str, port: int, linger_seconds: float) -> None:
+        self.host, self.port, self.linger = host, port, linger_seconds
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self.server.sockets[0].getsockname()[1]
+
+    async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        server_r, server_w = await asyncio.open_connection(self.host, self.port)
+
+        async def pump(r: asyncio.StreamReader, w: asyncio.StreamWriter, linger: float) -> None:
+            with contextlib.suppress(OSError):
+                while data := await r.read(65536):
+                    w.write(data)
+                    await w.drain()
+            await asyncio.sleep(linger)
+            w.close()
+
+        await asyncio.gather(pump(client_r, server_w, 0), pump(server_r, client_w, self.linger))
+
+    async def close(self) -> None:
+        assert self.server is not None
+        self.server.close()
+
+
 async def test_a_terminated_backend_is_an_outage_not_a_bad_scrape(
     ein_env: dict[str, str],
     conn: asyncpg.Connection,
@@ -256,8 +313,18 @@ async def test_a_terminated_backend_is_an_outage_not_a_bad_scrape(
     """pg_terminate_backend with the ingest transaction open: the entry stays pending and is
     ingested after the reconnect, never dead-lettered (chaos suite: a good scrape was lost)."""
     stream = settings.key(streams.SCRAPES)
+    from urllib.parse import urlsplit
+
+    dsn = urlsplit(settings.postgres_dsn)
+    proxy = LingeringProxy(dsn.hostname or "127.0.0.1", dsn.port or 5432, linger_seconds=3)
+    port = await proxy.start()
+    proxied = dsn._replace(netloc=f"{dsn.username or 'postgres'}@127.0.0.1:{port}").geturl()
     ein = await EinProcess(
-        {**ein_env, "TRAKR_TEST_EIN_PAUSE_BEFORE_COMMIT_SECONDS": "1.5"}
+        {
+            **ein_env,
+            "TRAKR_POSTGRES_DSN": proxied,
+            "TRAKR_TEST_EIN_PAUSE_BEFORE_COMMIT_SECONDS": "1.5",
+        }
     ).start()
     try:
         await redis_client.xadd(stream, entry(sample(0)))
@@ -267,9 +334,11 @@ async def test_a_terminated_backend_is_an_outage_not_a_bad_scrape(
             " WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
         assert killed == 1
-        await ein.wait_for("ingest_retry")
-        assert await pending(redis_client, settings) == 1
-        line = await ein.wait_for("scrape_ingested")  # the same entry, on a fresh connection
+        # Before the fix: the client-side InternalClientError dead-lettered the scrape.
+        line = await ein.wait_for_any("scrape_ingested", "scrape_rejected")
+        assert line["event"] == "scrape_ingested", line  # the same entry, on a fresh connection
+        retry = await ein.wait_for("ingest_retry")
+        assert "InternalClientError" in retry["msg"], retry
         assert line["sections_written"] == 120
         assert await redis_client.xlen(settings.key(streams.SCRAPES_DEAD_LETTER)) == 0
         assert not [x for x in ein.lines if x.get("event") == "scrape_rejected"]
@@ -277,5 +346,32 @@ async def test_a_terminated_backend_is_an_outage_not_a_bad_scrape(
         assert await conn.fetchval("SELECT count(*) FROM section") == 120
     finally:
         assert await ein.stop() == 0
-    retry = next(x for x in ein.lines if x.get("event") == "ingest_retry")
-    sys.stdout.write(f"\n{retry}\n")
+        await proxy.close()
+
+
+async def test_a_restarted_ein_skips_a_stale_claimed_entry(
+    ein_env: dict[str, str],
+    conn: asyncpg.Connection,
+    redis_client: aioredis.Redis,
+    settings: Settings,
+) -> None:
+    """A dead consumer's pending entry is claimed after newer entries were ingested: acked as
+    stale, never applied (statuses must not revert)."""
+    stream = settings.key(streams.SCRAPES)
+    await streams.ensure_group(redis_client, stream, "ein")
+    older = entry(sample(1))
+    older["scraped_at"] = f"{time.time() - 60:.3f}"
+    await redis_client.xadd(stream, older)
+    assert await redis_client.xreadgroup("ein", "dead-consumer", {stream: ">"}, count=1)
+    await redis_client.xadd(stream, entry(sample(0)))  # newer (by scraped_at), not yet read
+
+    ein = await EinProcess({**ein_env, "TRAKR_EIN_CLAIM_IDLE_SECONDS": "2"}).start()
+    try:
+        await ein.wait_for("scrape_ingested")  # the newer one, read before the claim
+        stale = await ein.wait_for("scrape_stale")  # then the claimed older one
+        assert stale["university"] == "sim"
+        assert await pending(redis_client, settings) == 0
+        assert await conn.fetchval("SELECT count(*) FROM notification") == 0
+        assert not [x for x in ein.lines if x.get("event") == "scrape_rejected"]
+    finally:
+        assert await ein.stop() == 0

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import time
 from pathlib import Path
 
 import httpx
 import pytest
-from fcm_emulator_helpers import Emulator, script
+from fcm_emulator_helpers import Emulator, running_emulator, script
 from firebase_admin import messaging
 from trakr.fcm_emulator.app import TOKEN_PATH
 from trakr.fcm_emulator.credentials import (
@@ -228,3 +229,13 @@ def test_help_and_credentials_file(tmp_path: Path) -> None:
     assert account["private_key"].startswith("-----BEGIN PRIVATE KEY-----")
     assert path.stat().st_mode & 0o777 == 0o600
     assert httpx.URL(account["token_uri"]).port == 1
+
+
+def test_sigterm_after_a_request_exits_0(tmp_path: Path) -> None:
+    """A clean shutdown is exit 0, not death by the signal uvicorn would re-raise (-15)."""
+    with running_emulator(tmp_path) as emulator:
+        with emulator.client() as client:
+            assert client.get("/stats").status_code == 200
+        emulator.proc.send_signal(signal.SIGTERM)
+        assert emulator.proc.wait(timeout=10) == 0
+    assert '"emulator_stopped"' in (tmp_path / "fcm-emulator.log").read_text()
