@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -113,6 +114,13 @@ class Ein:
                         redis,
                         self.stream,
                         GROUP,
+                        # One name per host, not per process: a restarted ein first re-reads the
+                        # entries its predecessor left pending, so scrapes are applied in stream
+                        # order. A per-process name would read newer entries first and reach the
+                        # older one only through XAUTOCLAIM, after which it is stale and skipped
+                        # (a flap inside it lost). Two eins on one host share pending entries
+                        # harmlessly: the university row lock and the snapshot hash serialise them.
+                        consumer=f"ein-{socket.gethostname()}",
                         count=1,  # one scrape in hand at a time: they are large, and SIGTERM finishes it
                         block_seconds=self.settings.ein_block_seconds,
                         claim_idle_seconds=self.settings.ein_claim_idle_seconds,
