@@ -20,6 +20,7 @@ import logging
 import time
 import uuid
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -106,27 +107,24 @@ async def ingest_payload(
     Raises ScrapeRejected for a payload that is not a valid University.
     """
     started = time.perf_counter()
-    sha = snapshot_sha256 or diff.snapshot_sha256(payload)
-    mode = "insert_all" if insert_all else "diff"
-    if not insert_all:
-        skipped = await _skip_if_ingested(conn, sha, scraped_at or datetime.now(UTC), mode)
-        if skipped is not None:
-            skipped.duration_seconds = time.perf_counter() - started
-            return skipped
-    source = diff.PayloadSource.split(payload) if fmt == "protobuf" else None
-    if source is None:  # JSON, or framing we cannot walk: decode it whole (raises if invalid)
-        source = diff.MessageSource(decode_university(payload, fmt))  # type: ignore[arg-type]
-    result = await _ingest(
+
+    def source() -> diff.Source:
+        split = diff.PayloadSource.split(payload) if fmt == "protobuf" else None
+        if split is not None:
+            return split
+        # JSON, or framing we cannot walk: decode it whole (raises if invalid)
+        return diff.MessageSource(decode_university(payload, fmt))  # type: ignore[arg-type]
+
+    return await _ingest_snapshot(
         conn,
+        snapshot_sha256 or diff.snapshot_sha256(payload),
         source,
-        sha,
+        started=started,
         insert_all=insert_all,
         max_delete_share=max_delete_share,
         scraped_at=scraped_at,
         pause_before_commit_seconds=pause_before_commit_seconds,
     )
-    result.duration_seconds = time.perf_counter() - started
-    return result
 
 
 async def ingest_university(
@@ -145,7 +143,30 @@ async def ingest_university(
     ScrapeRejected (nothing written) for an invalid scrape or one deleting too many sections.
     """
     started = time.perf_counter()
-    sha = snapshot_sha256 or diff.snapshot_sha256(university.SerializeToString(deterministic=True))
+    return await _ingest_snapshot(
+        conn,
+        snapshot_sha256 or diff.snapshot_sha256(university.SerializeToString(deterministic=True)),
+        lambda: diff.MessageSource(university),
+        started=started,
+        insert_all=insert_all,
+        max_delete_share=max_delete_share,
+        scraped_at=scraped_at,
+        pause_before_commit_seconds=pause_before_commit_seconds,
+    )
+
+
+async def _ingest_snapshot(
+    conn: asyncpg.Connection,
+    sha: bytes,
+    make_source: Callable[[], diff.Source],
+    *,
+    started: float,
+    insert_all: bool,
+    max_delete_share: float,
+    scraped_at: datetime | None,
+    pause_before_commit_seconds: float,
+) -> IngestResult:
+    """Skip a snapshot already ingested (diff mode), else build its source and ingest it."""
     mode = "insert_all" if insert_all else "diff"
     if not insert_all:
         skipped = await _skip_if_ingested(conn, sha, scraped_at or datetime.now(UTC), mode)
@@ -154,7 +175,7 @@ async def ingest_university(
             return skipped
     result = await _ingest(
         conn,
-        diff.MessageSource(university),
+        make_source(),
         sha,
         insert_all=insert_all,
         max_delete_share=max_delete_share,
