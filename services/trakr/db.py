@@ -6,12 +6,15 @@ import contextlib
 import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
-import psycopg
 
 from trakr.errors import DatabaseUnavailable
+
+if TYPE_CHECKING:
+    import psycopg
 
 # Errors that mean "the server or the connection went away", worth a reconnect with backoff.
 ASYNCPG_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
@@ -29,7 +32,6 @@ ASYNCPG_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.InternalClientError,
     TimeoutError,
 )
-PSYCOPG_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (psycopg.OperationalError, OSError)
 
 _QUERY_HEADER = re.compile(r"^-- name: ([a-z_][a-z0-9_]*)\s*$", re.MULTILINE)
 
@@ -73,9 +75,13 @@ async def asyncpg_pool(
 @contextlib.contextmanager
 def psycopg_connect(dsn: str, *, autocommit: bool = False) -> Iterator[psycopg.Connection]:
     """A psycopg connection; raises DatabaseUnavailable when the server cannot be reached."""
+    # Imported here: the asyncpg-only processes (ein, spike, hermes) import this module, and
+    # psycopg would add ~10 MB to each of them for nothing (ein's peak RSS has a budget).
+    import psycopg
+
     try:
         conn = psycopg.connect(dsn, autocommit=autocommit, connect_timeout=10)
-    except PSYCOPG_CONNECTION_ERRORS as exc:
+    except (psycopg.OperationalError, OSError) as exc:
         raise DatabaseUnavailable(f"cannot connect to {redact(dsn)}: {exc}") from exc
     with conn:
         yield conn

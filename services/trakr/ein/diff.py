@@ -370,19 +370,25 @@ class StoredUniversity:
 
 @dataclass
 class Plan:
-    """What one ingest writes. Inserted entities get ids from the database before the COPY."""
+    """What one ingest writes. Inserted entities get ids from the database before the COPY.
 
-    university: University  # validated: its topic is filled in
+    Inserts are (message, hash, parent topic, topic), updates (id, message, hash, topic): the
+    message is the row to write; the rest is what `apply_plan` needs for the hash cache after
+    the commit. Once the rows are written, `forget_messages` drops the messages.
+    """
+
+    university: University | None  # validated: its topic is filled in; None once forgotten
+    university_topic: str
     university_hash: bytes
     university_changed: bool
-    subject_inserts: list[tuple[Subject, bytes]] = field(default_factory=list)
-    subject_updates: list[tuple[int, Subject, bytes]] = field(default_factory=list)
+    subject_inserts: list[tuple[Subject | None, bytes, str]] = field(default_factory=list)
+    subject_updates: list[tuple[int, Subject | None, bytes, str]] = field(default_factory=list)
     subject_deletes: list[int] = field(default_factory=list)
-    course_inserts: list[tuple[Course, bytes, str]] = field(default_factory=list)  # parent topic
-    course_updates: list[tuple[int, Course, bytes]] = field(default_factory=list)
+    course_inserts: list[tuple[Course | None, bytes, str, str]] = field(default_factory=list)
+    course_updates: list[tuple[int, Course | None, bytes, str]] = field(default_factory=list)
     course_deletes: list[int] = field(default_factory=list)
-    section_inserts: list[tuple[Section, bytes, str]] = field(default_factory=list)  # parent topic
-    section_updates: list[tuple[int, Section, bytes]] = field(default_factory=list)
+    section_inserts: list[tuple[Section | None, bytes, str, str]] = field(default_factory=list)
+    section_updates: list[tuple[int, Section | None, bytes, str]] = field(default_factory=list)
     section_deletes: list[int] = field(default_factory=list)
     rewrite_all_children: bool = False  # insert-all: every meeting and instructor is rewritten
     counts: dict[str, dict[str, int]] = field(
@@ -393,6 +399,21 @@ class Plan:
     tree_hashes: dict[str, bytes] = field(default_factory=dict)  # subject topic -> subtree hash
     course_trees: dict[str, bytes] = field(default_factory=dict)  # course topic -> subtree hash
     touched_subjects: set[str] = field(default_factory=set)  # validated (not skipped) subjects
+
+    def forget_messages(self) -> None:
+        """Drop every reference to the scrape's messages (once their rows are written).
+
+        What sets a first ingest's peak RSS is the hash cache growing (`apply_plan`) while the
+        decoded scrape is still alive (~100 MB at 100k sections). The cache needs only topics,
+        hashes and ids, so the messages go first. In place: no second list of 100k tuples.
+        """
+        self.university = None
+        for inserts in (self.subject_inserts, self.course_inserts, self.section_inserts):
+            for k, entry in enumerate(inserts):
+                inserts[k] = (None, *entry[1:])  # type: ignore[assignment]
+        for updates in (self.subject_updates, self.course_updates, self.section_updates):
+            for k, entry in enumerate(updates):
+                updates[k] = (entry[0], None, *entry[2:])  # type: ignore[assignment]
 
     @property
     def writes_catalogue(self) -> bool:
@@ -452,6 +473,7 @@ def prepare(source: Source, stored: StoredUniversity | None, *, insert_all: bool
     uhash = university_hash(university)
     plan = Plan(
         university=university,
+        university_topic=university.topic_name,
         university_hash=uhash,
         university_changed=insert_all or stored is None or stored.content_hash != uhash,
         rewrite_all_children=insert_all,
@@ -497,7 +519,7 @@ def check_delete_share(plan: Plan, max_delete_share: float) -> None:
     if plan.stored_sections and plan.deleted_sections > max_delete_share * plan.stored_sections:
         raise ScrapeRejected(
             "too_many_deletes",
-            f"{plan.university.topic_name}: the scrape would delete {plan.deleted_sections} of "
+            f"{plan.university_topic}: the scrape would delete {plan.deleted_sections} of "
             f"{plan.stored_sections} sections (more than {max_delete_share:.0%})",
         )
 
@@ -523,12 +545,12 @@ def _diff_subject(
     shash = subject_hash(subject)
     subject_topic_name = subject.topic_name
     if stored is None:
-        plan.subject_inserts.append((subject, shash))
+        plan.subject_inserts.append((subject, shash, subject_topic_name))
         counts["subject"]["inserted"] += 1
         stored_courses = _NO_COURSES
     else:
         if insert_all or stored.content_hash != shash:
-            plan.subject_updates.append((stored.id, subject, shash))
+            plan.subject_updates.append((stored.id, subject, shash, subject_topic_name))
             counts["subject"]["updated"] += 1
         else:
             counts["subject"]["unchanged"] += 1
@@ -543,13 +565,13 @@ def _diff_subject(
         course_topic = course.topic_name
         stored_course = stored_courses.get(course_topic)
         if stored_course is None:
-            plan.course_inserts.append((course, chash, subject_topic_name))
+            plan.course_inserts.append((course, chash, subject_topic_name, course_topic))
             counts["course"]["inserted"] += 1
             stored_sections = _NO_SECTIONS
         else:
             matched_courses += 1
             if insert_all or stored_course.content_hash != chash:
-                plan.course_updates.append((stored_course.id, course, chash))
+                plan.course_updates.append((stored_course.id, course, chash, course_topic))
                 counts["course"]["updated"] += 1
             else:
                 counts["course"]["unchanged"] += 1
@@ -558,14 +580,15 @@ def _diff_subject(
         # The hot loop: one C-level serialisation + hash per section, nothing per field.
         for section in course.sections:
             h = digest(section.SerializeToString(deterministic=True))
-            old = stored_sections.get(section.topic_name)
+            topic = section.topic_name
+            old = stored_sections.get(topic)
             if old is None:
-                plan.section_inserts.append((section, h, course_topic))
+                plan.section_inserts.append((section, h, course_topic, topic))
                 section_counts["inserted"] += 1
             else:
                 matched += 1
                 if insert_all or old[1] != h:
-                    plan.section_updates.append((old[0], section, h))
+                    plan.section_updates.append((old[0], section, h, topic))
                     section_counts["updated"] += 1
                 else:
                     section_counts["unchanged"] += 1
@@ -599,7 +622,7 @@ def apply_plan(
 ) -> StoredUniversity:
     """The stored state after `plan` committed (mutates and returns `stored`, or a new one)."""
     if stored is None:
-        stored = StoredUniversity(id=university_id, topic_name=plan.university.topic_name)
+        stored = StoredUniversity(id=university_id, topic_name=plan.university_topic)
     stored.content_hash = plan.university_hash
     stored.generation = generation
     subjects = stored.subjects
@@ -607,10 +630,10 @@ def apply_plan(
     if deleted_subjects:
         for topic in [t for t, s in subjects.items() if s.id in deleted_subjects]:
             del subjects[topic]
-    for (subject, shash), sid in zip(plan.subject_inserts, subject_ids, strict=True):
-        subjects[subject.topic_name] = StoredSubject(sid, shash)
-    for _, subject, shash in plan.subject_updates:
-        subjects[subject.topic_name].content_hash = shash
+    for (_, shash, topic), sid in zip(plan.subject_inserts, subject_ids, strict=True):
+        subjects[topic] = StoredSubject(sid, shash)
+    for _, _, shash, topic in plan.subject_updates:
+        subjects[topic].content_hash = shash
     # Every course or section write happened under a touched subject.
     touched = [subjects[topic] for topic in plan.touched_subjects]
     if plan.course_deletes or plan.section_deletes:
@@ -626,25 +649,21 @@ def apply_plan(
                     ]:
                         del course.sections[topic]
     courses_by_topic: dict[str, StoredCourse] = {}
-    for (course, chash, subject_topic_name), cid in zip(
+    for (_, chash, subject_topic_name, topic), cid in zip(
         plan.course_inserts, course_ids, strict=True
     ):
-        new = StoredCourse(cid, chash)
-        courses_by_topic[course.topic_name] = subjects[subject_topic_name].courses[
-            course.topic_name
-        ] = new
-    for _, course, chash in plan.course_updates:
-        _course(subjects, courses_by_topic, course.topic_name).content_hash = chash
-    for (section, shash, course_topic), section_id in zip(
+        courses_by_topic[topic] = subjects[subject_topic_name].courses[topic] = StoredCourse(
+            cid, chash
+        )
+    for _, _, chash, topic in plan.course_updates:
+        _course(subjects, courses_by_topic, topic).content_hash = chash
+    for (_, shash, course_topic, topic), section_id in zip(
         plan.section_inserts, section_ids, strict=True
     ):
-        _course(subjects, courses_by_topic, course_topic).sections[section.topic_name] = (
-            section_id,
-            shash,
-        )
-    for section_id, section, shash in plan.section_updates:
-        course_topic = section.topic_name.rsplit(".", 2)[0]
-        _course(subjects, courses_by_topic, course_topic).sections[section.topic_name] = (
+        _course(subjects, courses_by_topic, course_topic).sections[topic] = (section_id, shash)
+    for section_id, _, shash, topic in plan.section_updates:
+        # A section topic is "<course topic>.<number>.<index>".
+        _course(subjects, courses_by_topic, topic.rsplit(".", 2)[0]).sections[topic] = (
             section_id,
             shash,
         )

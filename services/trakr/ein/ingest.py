@@ -20,7 +20,7 @@ import logging
 import time
 import uuid
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +30,7 @@ import asyncpg
 from trakr.codec import decode_university, validate_university
 from trakr.db import load_queries
 from trakr.ein import diff
-from trakr.pb.trakr_pb2 import University
+from trakr.pb.trakr_pb2 import Section, University
 from trakr.topics import topic_id, university_topic
 
 logger = logging.getLogger(__name__)
@@ -230,7 +230,7 @@ async def _ingest(
         plan = diff.prepare(source, stored, insert_all=insert_all)
         diff.check_delete_share(plan, max_delete_share)
         result = IngestResult(
-            university=plan.university.topic_name,
+            university=plan.university_topic,
             snapshot_sha256=sha,
             mode="insert_all" if insert_all else "diff",
             counts=plan.counts,
@@ -245,6 +245,7 @@ async def _ingest(
             scraped_at=scraped_at or datetime.now(UTC),
             generation=generation,
         )
+        plan.forget_messages()  # every row is written: free the decoded scrape before the cache grows
         if pause_before_commit_seconds:
             # Test hook (TRAKR_TEST_EIN_PAUSE_BEFORE_COMMIT_SECONDS): widen the window in which a
             # kill must leave the previous snapshot intact.
@@ -359,10 +360,10 @@ async def _write(
 
     stored_subjects = stored.subjects if stored is not None else {}
     new_subject_ids = {
-        s.topic_name: i for (s, _), i in zip(plan.subject_inserts, subject_ids, strict=True)
+        topic: i for (_, _, topic), i in zip(plan.subject_inserts, subject_ids, strict=True)
     }
     new_course_ids = {
-        c.topic_name: i for (c, _, _), i in zip(plan.course_inserts, course_ids, strict=True)
+        topic: i for (_, _, _, topic), i in zip(plan.course_inserts, course_ids, strict=True)
     }
 
     def subject_id(topic: str) -> int:
@@ -381,7 +382,9 @@ async def _write(
         await conn.execute(q["create_temp_tables"])
         _TEMP_READY.add(conn)
     if plan.subject_updates:
-        records = [diff.subject_record(i, university_id, s, h) for i, s, h in plan.subject_updates]
+        records = [
+            diff.subject_record(i, university_id, s, h) for i, s, h, _ in plan.subject_updates
+        ]
         await conn.copy_records_to_table(
             "ein_subject", records=records, columns=diff.SUBJECT_COLUMNS
         )
@@ -389,18 +392,18 @@ async def _write(
     if plan.subject_inserts:
         records = [
             diff.subject_record(i, university_id, s, h)
-            for (s, h), i in zip(plan.subject_inserts, subject_ids, strict=True)
+            for (s, h, _), i in zip(plan.subject_inserts, subject_ids, strict=True)
         ]
         await conn.copy_records_to_table("subject", records=records, columns=diff.SUBJECT_COLUMNS)
     if plan.course_updates:
         # Same topic means same parent, so the stored subject_id is right (not updated).
-        records = [diff.course_record(i, 0, c, h) for i, c, h in plan.course_updates]
+        records = [diff.course_record(i, 0, c, h) for i, c, h, _ in plan.course_updates]
         await conn.copy_records_to_table("ein_course", records=records, columns=diff.COURSE_COLUMNS)
         await conn.execute(q["apply_courses"])
     if plan.course_inserts:
         new_courses = (
             diff.course_record(i, subject_id(parent), c, h)
-            for (c, h, parent), i in zip(plan.course_inserts, course_ids, strict=True)
+            for (c, h, parent, _), i in zip(plan.course_inserts, course_ids, strict=True)
         )
         await conn.copy_records_to_table("course", records=new_courses, columns=diff.COURSE_COLUMNS)
 
@@ -408,31 +411,37 @@ async def _write(
     # first ingest never holds every row tuple at once.
     if plan.section_updates:
         updated = (
-            diff.section_record(i, 0, university_id, s, h) for i, s, h in plan.section_updates
+            diff.section_record(i, 0, university_id, s, h) for i, s, h, _ in plan.section_updates
         )
         await conn.copy_records_to_table(
             "ein_section", records=updated, columns=diff.SECTION_COLUMNS
         )
         result.status_changes = await conn.fetchval(q["apply_sections"])
-        rewritten = [i for i, _, _ in plan.section_updates]
+        rewritten = [i for i, _, _, _ in plan.section_updates]
         gone = await conn.fetchrow(q["delete_children"], rewritten)
         counts["meeting"]["deleted"] += gone["meetings"]
         counts["instructor"]["deleted"] += gone["instructors"]
     if plan.section_inserts:
         inserted = (
             diff.section_record(i, course_id(parent), university_id, s, h)
-            for (s, h, parent), i in zip(plan.section_inserts, section_ids, strict=True)
+            for (s, h, parent, _), i in zip(plan.section_inserts, section_ids, strict=True)
         )
         await conn.copy_records_to_table("section", records=inserted, columns=diff.SECTION_COLUMNS)
-    written = [(i, s) for i, s, _ in plan.section_updates]
-    written += [(i, s) for (s, _, _), i in zip(plan.section_inserts, section_ids, strict=True)]
-    n_meetings = sum(len(s.meetings) for _, s in written)
-    n_instructors = sum(len(s.instructors) for _, s in written)
+
+    def written() -> Iterator[tuple[int, Section]]:
+        """(id, message) of every updated and inserted section (a generator: no 100k-item list)."""
+        for i, s, _, _ in plan.section_updates:
+            yield i, s
+        for (s, _, _, _), i in zip(plan.section_inserts, section_ids, strict=True):
+            yield i, s
+
+    n_meetings = sum(len(s.meetings) for _, s in written())
+    n_instructors = sum(len(s.instructors) for _, s in written())
     if n_meetings:
-        meetings = (row for i, s in written for row in diff.meeting_records(i, s))
+        meetings = (row for i, s in written() for row in diff.meeting_records(i, s))
         await conn.copy_records_to_table("meeting", records=meetings, columns=diff.MEETING_COLUMNS)
     if n_instructors:
-        instructors = (row for i, s in written for row in diff.instructor_records(i, s))
+        instructors = (row for i, s in written() for row in diff.instructor_records(i, s))
         await conn.copy_records_to_table(
             "instructor", records=instructors, columns=diff.INSTRUCTOR_COLUMNS
         )
@@ -451,6 +460,7 @@ async def _finish_university(
     generation: uuid.UUID,
 ) -> None:
     u = plan.university
+    assert u is not None, "called before forget_messages"
     if not plan.university_changed:
         await conn.execute(QUERIES["finish_university"], university_id, sha, scraped_at, generation)
         return

@@ -17,7 +17,7 @@ import psycopg
 import redis
 from redis.exceptions import ResponseError
 
-from trakr.db import PSYCOPG_CONNECTION_ERRORS, load_queries, redact
+from trakr.db import load_queries, redact
 from trakr.settings import Settings
 from trakr.streams import NOTIFICATIONS, REDIS_CONNECTION_ERRORS, SCRAPES, SCRAPES_DEAD_LETTER
 from trakr.up.supervisor import STATE_KEY
@@ -167,7 +167,7 @@ def _collect_database(settings: Settings, report: StatusReport) -> None:
                 conn.execute(QUERIES["fcm_errors_since"], {"since": since})
             )
             report.outbox = dict(conn.execute(QUERIES["outbox_by_state"]).fetchall())
-    except PSYCOPG_CONNECTION_ERRORS as exc:
+    except (psycopg.OperationalError, OSError) as exc:
         report.problems.append(f"PostgreSQL unreachable: {str(exc).strip()}")
     except psycopg.errors.UndefinedTable:
         report.problems.append("database is not migrated (run `trakr migrate`)")

@@ -41,6 +41,7 @@ class FakeDb:
         return diff.prepare(source_of(university, raw=raw), self.stored, insert_all=insert_all)
 
     def commit(self, plan: diff.Plan) -> None:
+        plan.forget_messages()  # as ein does once the rows are written: the cache needs none
         self.stored = diff.apply_plan(
             self.stored,
             plan,
@@ -156,7 +157,7 @@ def test_one_status_change_is_one_section_update(restarted: bool) -> None:
     section = university.subjects[1].courses[2].sections[0]
     section.status = Section.OPEN if section.status == Section.CLOSED else Section.CLOSED
     plan = db.plan(university)
-    assert [s.topic_name for _, s, _ in plan.section_updates] == [section.topic_name]
+    assert [s.topic_name for _, s, _, _ in plan.section_updates] == [section.topic_name]
     assert written(plan, "section") == 1
     assert written(plan, "course") == written(plan, "subject") == 0
 
@@ -198,9 +199,10 @@ def test_vanished_and_moved_sections() -> None:
     del course_a.sections[:2]
     plan = db.plan(university)
     assert plan.counts["section"] == {"inserted": 1, "updated": 0, "deleted": 2, "unchanged": 88}
-    (inserted, _, parent) = plan.section_inserts[0]
+    (inserted, _, parent, topic) = plan.section_inserts[0]
     assert parent == course_b.topic_name
     assert inserted.topic_name.startswith(course_b.topic_name + ".")
+    assert topic == inserted.topic_name
     db.commit(plan)
     stored_course_a = db.stored.subjects[university.subjects[0].topic_name].courses[
         course_a.topic_name
