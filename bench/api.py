@@ -11,6 +11,10 @@ Route: GET /v1/courses/rutgers-nb.198.spring.2026.01-111 (Intro to Computer Scie
 section with meetings and instructors). Targets on 2 cores: cached >= 2,000 req/s with p99 <= 20 ms;
 uncached >= 400 req/s.
 
+Besides req/s and latency, each row reports the CPU time per request of the spike process and of
+the PostgreSQL backends serving the bench database (utime+stime from /proc, so PostgreSQL must
+run on this host): unlike req/s, those hardly move when other work shares the cores.
+
 usage: python bench/api.py [--seconds 10] [--connections 16] [--course TOPIC] [--extras DIR]
 """
 
@@ -115,6 +119,9 @@ def bench_database() -> Iterator[str]:
             conn = await asyncpg.connect(dsn)
             try:
                 await ingest_university(conn, university)
+                # A live database has planner statistics (autovacuum); a freshly loaded one has
+                # none until autovacuum gets to it (if it is on at all) and is planned differently.
+                await conn.execute("ANALYZE")
             finally:
                 await conn.close()
 
@@ -128,8 +135,10 @@ def bench_database() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def spike(dsn: str, *, ttl_seconds: float, namespace: str, extras: str | None) -> Iterator[str]:
-    """A trakr-spike subprocess; yields its base URL; SIGTERM (and a clean exit) afterwards."""
+def spike(
+    dsn: str, *, ttl_seconds: float, namespace: str, extras: str | None
+) -> Iterator[tuple[str, int]]:
+    """A trakr-spike subprocess; yields its base URL and pid; SIGTERM (and a clean exit) afterwards."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRAKR_")}
     env.update(
@@ -157,7 +166,7 @@ def spike(dsn: str, *, ttl_seconds: float, namespace: str, extras: str | None) -
                     log.seek(0)
                     raise SystemExit(f"spike did not start:\n{log.read().decode(errors='replace')}")
                 time.sleep(0.1)
-            yield base_url
+            yield base_url, process.pid
         finally:
             process.send_signal(signal.SIGTERM)
             try:
@@ -204,16 +213,56 @@ def cleanup_redis(namespace: str) -> None:
         client.close()
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """utime + stime of a process on this host so far; None when /proc cannot tell."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def backend_pids(dsn: str) -> list[int]:
+    """The PostgreSQL backends connected to the bench database (spike's pool, after warm-up)."""
+    from trakr.db import database_name
+
+    with psycopg.connect(SERVER_DSN, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s", (database_name(dsn),)
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+def cpu_total(pids: list[int]) -> float | None:
+    readings = [cpu_seconds(pid) for pid in pids]
+    return None if None in readings else sum(r for r in readings if r is not None)
+
+
 def measure(
-    url: str, accept: str, args: argparse.Namespace, script: Path | None
-) -> dict[str, float]:
-    """Warm up, then one measured run."""
+    url: str, accept: str, args: argparse.Namespace, script: Path | None, *, pid: int, dsn: str
+) -> dict[str, float | None]:
+    """Warm up, then one measured run; adds the CPU ms per request of spike and of PostgreSQL.
+
+    The warm-up opens spike's pool connections, so the backends listed after it are the ones
+    that serve the measured run.
+    """
     load(
         url, accept=accept, seconds=args.warmup_seconds, connections=args.connections, script=script
     )
-    return load(
-        url, accept=accept, seconds=args.seconds, connections=args.connections, script=script
+    backends = backend_pids(dsn)
+    spike_before, pg_before = cpu_seconds(pid), cpu_total(backends)
+    result: dict[str, float | None] = dict(
+        load(url, accept=accept, seconds=args.seconds, connections=args.connections, script=script)
     )
+    spike_after, pg_after = cpu_seconds(pid), cpu_total(backends)
+    requests = max(1.0, float(result["requests"] or 0))
+    for name, before, after in (
+        ("spike_cpu_ms", spike_before, spike_after),
+        ("pg_cpu_ms", pg_before, pg_after),
+    ):
+        ok = before is not None and after is not None
+        result[name] = (after - before) * 1000 / requests if ok else None  # type: ignore[operator]
+    return result
 
 
 def main() -> None:
@@ -246,7 +295,7 @@ def main() -> None:
             for mode, ttl in (("cached", 60.0), ("uncached", 0.0)):
                 with spike(
                     dsn, ttl_seconds=ttl, namespace=f"{namespace}-{mode}", extras=args.extras
-                ) as base:
+                ) as (base, pid):
                     url = f"{base}/v1/courses/{args.course}"
                     probe = httpx.get(url, timeout=10)
                     probe.raise_for_status()
@@ -260,7 +309,7 @@ def main() -> None:
                                 "reference: /healthz",
                                 "json",
                                 len(httpx.get(health).content),
-                                measure(health, "application/json", args, script),
+                                measure(health, "application/json", args, script, pid=pid, dsn=dsn),
                             )
                         )
                     for fmt, accept in (
@@ -268,7 +317,7 @@ def main() -> None:
                         ("protobuf", "application/x-protobuf"),
                     ):
                         size = len(httpx.get(url, headers={"Accept": accept}, timeout=10).content)
-                        result = measure(url, accept, args, script)
+                        result = measure(url, accept, args, script, pid=pid, dsn=dsn)
                         rows.append((mode, fmt, size, result))
                         print(f"  {mode:8} {fmt:8} done", flush=True)
 
@@ -281,8 +330,11 @@ def main() -> None:
         + (f", PYTHONPATH={args.extras}" if args.extras else "")
     )
     print()
-    print("| mode | format | body bytes | req/s | p50 ms | p99 ms | errors | target |")
-    print("|---|---|---:|---:|---:|---:|---:|---|")
+    print(
+        "| mode | format | body bytes | req/s | p50 ms | p99 ms | errors "
+        "| spike CPU ms/req | PostgreSQL CPU ms/req | target |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for mode, fmt, size, r in rows:
         rps = r["requests"] / r["seconds"]
         errors = int(r["non_2xx"] + r["socket_errors"])
@@ -293,8 +345,12 @@ def main() -> None:
             target += ": met" if ok else ": MISSED"
         else:
             target = "trivial route through FastAPI"
+        cpu = " | ".join(
+            "n/a" if r[name] is None else f"{r[name]:.3f}" for name in ("spike_cpu_ms", "pg_cpu_ms")
+        )
         print(
-            f"| {mode} | {fmt} | {size:,} | {rps:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {errors} | {target} |"
+            f"| {mode} | {fmt} | {size:,} | {rps:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
+            f"| {errors} | {cpu} | {target} |"
         )
     load_average = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(

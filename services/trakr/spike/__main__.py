@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 
 import uvicorn
@@ -27,8 +28,16 @@ Redis being down only disables the cache. /metrics, /healthz, /readyz and /docs 
 async def serve(settings: Settings) -> int | None:
     """Run the API until SIGTERM/SIGINT; returns non-zero if it could not start."""
     stop = install_stop_signals()
+    app = create_app(settings)
+    # The ~70,000 objects of the imported modules and the app live as long as the process; frozen,
+    # they are out of the collector's reach. An uncached protobuf course builds a few thousand
+    # short-lived containers (json.loads), which keeps triggering collections; with the frozen
+    # heap a full one takes ~6 ms instead of ~45 ms, and the collector's share per protobuf
+    # request fell from ~0.2 to ~0.06 ms (gc.callbacks under wrk, docs/spike.md).
+    gc.collect()
+    gc.freeze()
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=settings.spike_host,
         port=settings.spike_port,
         log_config=None,

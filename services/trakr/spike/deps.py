@@ -103,11 +103,14 @@ class Database:
             return await conn.fetchval(QUERIES[name], *args)
 
 
-def database(request: Request) -> Database:
+# The dependencies are coroutines on purpose: FastAPI runs a plain `def` dependency in a worker
+# thread, and those two thread hand-offs cost ~0.2 ms per request (cProfile under wrk,
+# docs/spike.md), more than spike's share of the course query.
+async def database(request: Request) -> Database:
     return Database(resources(request).pool)
 
 
-def response_format(request: Request) -> Format:
+async def response_format(request: Request) -> Format:
     return negotiate(request.headers.get("accept"))
 
 

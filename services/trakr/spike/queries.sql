@@ -4,114 +4,128 @@
 -- protobuf response is one json.loads and one message constructor call (C code in upb). A nested
 -- course costs one round trip instead of one per level (measured: docs/spike.md).
 -- No row (or a NULL document) means the topic does not exist.
+--
+-- Objects are built by row_to_json/json_agg over subquery rows whose column names are the JSON
+-- keys, not by json_build_object: that function looks up the output function of every key and
+-- every value on every row, and the course query cost ~25 % more PostgreSQL CPU that way
+-- (docs/spike.md). encoding.protobuf_query derives each query's protobuf variant by renaming the
+-- quoted "camelCase" names, so every renamed key must be written as a quoted identifier.
+-- Meetings and instructors are aggregated from a subquery sorted by ordinal (the index order):
+-- ordinal is not part of the output, and a plain aggregate over a sorted subquery keeps its order.
 
 -- name: universities
 -- Every university, without subjects or semesters.
-SELECT coalesce(json_agg(json_build_object(
-    'name', u.name, 'abbr', u.abbr, 'homePage', u.home_page,
-    'registrationPage', u.registration_page, 'metadata', u.metadata,
-    'topicName', u.topic_name, 'topicId', u.topic_id::text,
-    'availableSemesters', '[]'::json, 'registrations', '[]'::json, 'subjects', '[]'::json
-) ORDER BY u.topic_name), '[]')::text AS doc
-FROM university u;
+SELECT coalesce(json_agg(u ORDER BY u."topicName"), '[]')::text AS doc
+FROM (
+    SELECT u.name, u.abbr, u.home_page AS "homePage", u.registration_page AS "registrationPage",
+           '[]'::json AS "availableSemesters", '[]'::json AS registrations, u.metadata,
+           '[]'::json AS subjects, u.topic_name AS "topicName", u.topic_id::text AS "topicId"
+    FROM university u
+) u;
 
 -- name: university
 -- One university with its semesters and registration periods (no subjects).
-SELECT json_build_object(
-    'name', u.name, 'abbr', u.abbr, 'homePage', u.home_page,
-    'registrationPage', u.registration_page, 'metadata', u.metadata,
-    'topicName', u.topic_name, 'topicId', u.topic_id::text, 'subjects', '[]'::json,
-    'availableSemesters', coalesce((
-        SELECT json_agg(json_build_object('season', upper(s.season), 'year', s.year)
-                        ORDER BY s.year, s.season)
-        FROM semester s WHERE s.university_id = u.id), '[]'),
-    'registrations', coalesce((
-        SELECT json_agg(json_build_object(
-            'period', r.period,
-            'periodDate', to_char(r.period_date AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
-        ) ORDER BY r.period_date NULLS LAST, r.period)
-        FROM registration r WHERE r.university_id = u.id), '[]')
-)::text AS doc
-FROM university u
-WHERE u.topic_name = $1;
+SELECT row_to_json(d)::text AS doc
+FROM (
+    SELECT u.name, u.abbr, u.home_page AS "homePage", u.registration_page AS "registrationPage",
+        coalesce((
+            SELECT json_agg(s ORDER BY s.year, s.season)
+            FROM (SELECT upper(s.season) AS season, s.year
+                  FROM semester s WHERE s.university_id = u.id) s), '[]') AS "availableSemesters",
+        coalesce((
+            SELECT json_agg(r)
+            FROM (SELECT r.period,
+                         to_char(r.period_date AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+                             AS "periodDate"
+                  FROM registration r WHERE r.university_id = u.id
+                  ORDER BY r.period_date NULLS LAST, r.period) r), '[]') AS registrations,
+        u.metadata, '[]'::json AS subjects, u.topic_name AS "topicName",
+        u.topic_id::text AS "topicId"
+    FROM university u
+    WHERE u.topic_name = $1
+) d;
 
 -- name: university_subjects
 -- A university's subjects in one semester (season compared case-insensitively); NULL: no such university.
 SELECT coalesce((
-    SELECT json_agg(json_build_object(
-        'number', s.number, 'name', s.name, 'season', upper(s.season), 'year', s.year,
-        'metadata', s.metadata, 'topicName', s.topic_name, 'topicId', s.topic_id::text, 'courses', '[]'::json
-    ) ORDER BY s.number, s.topic_name)
-    FROM subject s
-    WHERE s.university_id = u.id AND s.year = $3 AND lower(s.season) = lower($2)), '[]')::text AS doc
+    SELECT json_agg(s ORDER BY s.number, s."topicName")
+    FROM (SELECT s.number, s.name, upper(s.season) AS season, s.year, '[]'::json AS courses,
+                 s.metadata, s.topic_name AS "topicName", s.topic_id::text AS "topicId"
+          FROM subject s
+          WHERE s.university_id = u.id AND s.year = $3 AND lower(s.season) = lower($2)) s
+), '[]')::text AS doc
 FROM university u
 WHERE u.topic_name = $1;
 
 -- name: subject
 -- One subject, without its courses.
-SELECT json_build_object(
-    'number', s.number, 'name', s.name, 'season', upper(s.season), 'year', s.year,
-    'metadata', s.metadata, 'topicName', s.topic_name, 'topicId', s.topic_id::text, 'courses', '[]'::json
-)::text AS doc
-FROM subject s
-WHERE s.topic_name = $1;
+SELECT row_to_json(d)::text AS doc
+FROM (
+    SELECT s.number, s.name, upper(s.season) AS season, s.year, '[]'::json AS courses, s.metadata,
+           s.topic_name AS "topicName", s.topic_id::text AS "topicId"
+    FROM subject s
+    WHERE s.topic_name = $1
+) d;
 
 -- name: subject_courses
 -- A subject's courses, without sections (the course route has those); NULL: no such subject.
 SELECT coalesce((
-    SELECT json_agg(json_build_object(
-        'code', c.code, 'number', c.number, 'name', c.name, 'synopsis', c.synopsis,
-        'credits', c.credits, 'metadata', c.metadata, 'topicName', c.topic_name, 'topicId', c.topic_id::text,
-        'sections', '[]'::json
-    ) ORDER BY c.number, c.code)
-    FROM course c
-    WHERE c.subject_id = s.id), '[]')::text AS doc
+    SELECT json_agg(c ORDER BY c.number, c.code)
+    FROM (SELECT c.code, c.number, c.name, c.synopsis, c.credits, '[]'::json AS sections,
+                 c.metadata, c.topic_name AS "topicName", c.topic_id::text AS "topicId"
+          FROM course c
+          WHERE c.subject_id = s.id) c
+), '[]')::text AS doc
 FROM subject s
 WHERE s.topic_name = $1;
 
 -- name: course
 -- One course with its sections, each with meetings and instructors, in one round trip.
-SELECT json_build_object(
-    'code', c.code, 'number', c.number, 'name', c.name, 'synopsis', c.synopsis,
-    'credits', c.credits, 'metadata', c.metadata, 'topicName', c.topic_name, 'topicId', c.topic_id::text,
-    'sections', coalesce((
-        SELECT json_agg(json_build_object(
-            'index', x.index, 'number', x.number, 'status', x.status, 'credits', x.credits,
-            'books', x.books, 'metadata', x.metadata, 'topicName', x.topic_name, 'topicId', x.topic_id::text,
-            'meetings', coalesce((
-                SELECT json_agg(json_build_object(
-                    'day', m.day, 'startTime', m.start_time, 'endTime', m.end_time, 'room', m.room,
-                    'building', m.building, 'campus', m.campus, 'classType', m.class_type,
-                    'metadata', m.metadata
-                ) ORDER BY m.ordinal)
-                FROM meeting m WHERE m.section_id = x.id), '[]'),
-            'instructors', coalesce((
-                SELECT json_agg(json_build_object('name', i.name) ORDER BY i.ordinal)
-                FROM instructor i WHERE i.section_id = x.id), '[]')
-        ) ORDER BY x.number, x.index)
-        FROM section x WHERE x.course_id = c.id), '[]')
-)::text AS doc
-FROM course c
-WHERE c.topic_name = $1;
+SELECT row_to_json(d)::text AS doc
+FROM (
+    SELECT c.code, c.number, c.name, c.synopsis, c.credits,
+        coalesce((
+            SELECT json_agg(x ORDER BY x.number, x.index)
+            FROM (
+                SELECT x.index, x.number, x.status, x.credits,
+                    coalesce((
+                        SELECT json_agg(m)
+                        FROM (SELECT m.day, m.start_time AS "startTime", m.end_time AS "endTime",
+                                     m.room, m.building, m.campus, m.class_type AS "classType",
+                                     m.metadata
+                              FROM meeting m WHERE m.section_id = x.id
+                              ORDER BY m.ordinal) m), '[]') AS meetings,
+                    coalesce((
+                        SELECT json_agg(i)
+                        FROM (SELECT i.name FROM instructor i WHERE i.section_id = x.id
+                              ORDER BY i.ordinal) i), '[]') AS instructors,
+                    x.books, x.metadata, x.topic_name AS "topicName", x.topic_id::text AS "topicId"
+                FROM section x
+                WHERE x.course_id = c.id) x), '[]') AS sections,
+        c.metadata, c.topic_name AS "topicName", c.topic_id::text AS "topicId"
+    FROM course c
+    WHERE c.topic_name = $1
+) d;
 
 -- name: section
 -- One section with meetings and instructors.
-SELECT json_build_object(
-    'index', x.index, 'number', x.number, 'status', x.status, 'credits', x.credits,
-    'books', x.books, 'metadata', x.metadata, 'topicName', x.topic_name, 'topicId', x.topic_id::text,
-    'meetings', coalesce((
-        SELECT json_agg(json_build_object(
-            'day', m.day, 'startTime', m.start_time, 'endTime', m.end_time, 'room', m.room,
-            'building', m.building, 'campus', m.campus, 'classType', m.class_type,
-            'metadata', m.metadata
-        ) ORDER BY m.ordinal)
-        FROM meeting m WHERE m.section_id = x.id), '[]'),
-    'instructors', coalesce((
-        SELECT json_agg(json_build_object('name', i.name) ORDER BY i.ordinal)
-        FROM instructor i WHERE i.section_id = x.id), '[]')
-)::text AS doc
-FROM section x
-WHERE x.topic_name = $1;
+SELECT row_to_json(d)::text AS doc
+FROM (
+    SELECT x.index, x.number, x.status, x.credits,
+        coalesce((
+            SELECT json_agg(m)
+            FROM (SELECT m.day, m.start_time AS "startTime", m.end_time AS "endTime", m.room,
+                         m.building, m.campus, m.class_type AS "classType", m.metadata
+                  FROM meeting m WHERE m.section_id = x.id
+                  ORDER BY m.ordinal) m), '[]') AS meetings,
+        coalesce((
+            SELECT json_agg(i)
+            FROM (SELECT i.name FROM instructor i WHERE i.section_id = x.id
+                  ORDER BY i.ordinal) i), '[]') AS instructors,
+        x.books, x.metadata, x.topic_name AS "topicName", x.topic_id::text AS "topicId"
+    FROM section x
+    WHERE x.topic_name = $1
+) d;
 
 -- name: section_history
 -- A section's current status (NULL if it left the catalogue), its status changes since $2, and

@@ -225,3 +225,36 @@ async def test_history_from_real_trigger_rows(
     ]
     assert [c["status"] for c in history["changes"]] == ["OPEN", "CLOSED"]
     assert 0 <= history["openShare"] < 0.01
+
+
+async def test_meetings_and_instructors_follow_their_ordinal(
+    client: httpx.AsyncClient, writable_settings: Settings
+) -> None:
+    """The queries aggregate from a subquery sorted by ordinal; stored out of order, still in order."""
+    topic = section_topic("03")
+    conn = await asyncpg.connect(writable_settings.postgres_dsn)
+    try:
+        section_id = await conn.fetchval("SELECT id FROM section WHERE topic_name = $1", topic)
+        await conn.execute("DELETE FROM meeting WHERE section_id = $1", section_id)
+        await conn.execute("DELETE FROM instructor WHERE section_id = $1", section_id)
+        for ordinal, day in ((2, "Friday"), (0, "Monday"), (1, "Wednesday")):
+            await conn.execute(
+                "INSERT INTO meeting (section_id, ordinal, day) VALUES ($1, $2, $3)",
+                section_id,
+                ordinal,
+                day,
+            )
+        for ordinal, name in ((1, "SECOND"), (0, "FIRST")):
+            await conn.execute(
+                "INSERT INTO instructor VALUES ($1, $2, $3)", section_id, ordinal, name
+            )
+    finally:
+        await conn.close()
+    course = await client.get(f"/v1/courses/{COURSE}", headers={"Accept": PROTOBUF_TYPE})
+    [section] = [
+        s for s in parse(course.content, "protobuf").data.course.sections if s.topic_name == topic
+    ]
+    alone = await client.get(f"/v1/sections/{topic}")
+    for found in (section, parse(alone.content, "json").data.section):
+        assert [m.day for m in found.meetings] == ["Monday", "Wednesday", "Friday"]
+        assert [i.name for i in found.instructors] == ["FIRST", "SECOND"]

@@ -108,8 +108,14 @@ def test_document_renders_the_same_data_in_both_formats() -> None:
     assert parse(as_json, "json") == parse(native, "protobuf") == parse(converted, "protobuf")
 
 
-def test_protobuf_query_renames_key_literals_only() -> None:
-    query = "SELECT json_build_object('topicName', x.topic_name, 'topicId', x.topic_id::text, 'name', x.name)"
+def test_protobuf_query_renames_quoted_column_names_only() -> None:
+    query = (
+        'SELECT row_to_json(d) FROM (SELECT x.topic_name AS "topicName", '
+        "x.topic_id::text AS \"topicId\", x.name, 'topicName' AS label "
+        'FROM section x ORDER BY "topicName") d'
+    )
     assert protobuf_query(query) == (
-        "SELECT json_build_object('topic_name', x.topic_name, 'topic_id', x.topic_id, 'name', x.name)"
+        'SELECT row_to_json(d) FROM (SELECT x.topic_name AS "topic_name", '
+        "x.topic_id AS \"topic_id\", x.name, 'topicName' AS label "
+        'FROM section x ORDER BY "topic_name") d'
     )
