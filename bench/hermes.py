@@ -7,6 +7,11 @@ started and consuming an empty stream, then all N entries XADDed at once (t0); t
 (hermes acknowledges only after that). The emulator adds 50 ms to every send in the first pair of
 scenarios (FCM is an internet round trip away) and nothing in the second.
 
+CPU per notification is printed for every process the figure costs, from /proc between the XADD
+and the last delivery row: hermes, the emulator, the PostgreSQL backends of the bench database
+(hermes' pool) and the Redis server (which counts other clients of a shared server too). On a
+shared machine these are the figures to compare, not notifications/s.
+
 usage: python bench/hermes.py [--notifications 3000] [--serial-notifications 150] [--concurrency 64]
 """
 
@@ -143,9 +148,40 @@ def seed(dsn: str, count: int) -> list[dict[str, str]]:
 
 
 def process_cpu_seconds(pid: int) -> float:
-    """user + system CPU time a live process has used (from /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    """user + system CPU time a process has used (from /proc); 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class BackendCpu:
+    """CPU of the PostgreSQL backends serving the bench database, except the bench's own.
+
+    Backends are sampled at start and end; one that appears in between (hermes' pool growing)
+    counts from zero.
+    """
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self.conn = conn
+        self.before = {pid: process_cpu_seconds(pid) for pid in self._pids()}
+
+    def _pids(self) -> list[int]:
+        rows = self.conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid()"
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    def seconds(self) -> float:
+        return sum(process_cpu_seconds(pid) - self.before.get(pid, 0.0) for pid in self._pids())
+
+
+def redis_cpu_seconds(client: redis.Redis) -> float:
+    """The Redis server's CPU (all its clients: other work on a shared server counts too)."""
+    info = client.info("cpu")
+    return float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
 
 
 def run_scenario(
@@ -177,6 +213,7 @@ def run_scenario(
         TRAKR_HERMES_BLOCK_SECONDS="0.05",
     )
     client_redis = redis.Redis.from_url(REDIS_URL)
+    watch = psycopg.connect(dsn, autocommit=True)
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "trakr.hermes"], stdout=out, stderr=subprocess.STDOUT, env=env
@@ -190,6 +227,8 @@ def run_scenario(
         time.sleep(0.5)  # let it settle into its blocking read
         cpu_before = process_cpu_seconds(proc.pid)
         emulator_cpu_before = process_cpu_seconds(emulator_pid)
+        backends = BackendCpu(watch)
+        redis_cpu_before = redis_cpu_seconds(client_redis)
         stream = f"{namespace}:notifications"
         t0 = time.time()
         pipe = client_redis.pipeline(transaction=False)
@@ -217,7 +256,10 @@ def run_scenario(
             conn.commit()
         cpu_seconds = process_cpu_seconds(proc.pid)
         emulator_cpu_seconds = process_cpu_seconds(emulator_pid)
+        postgres_cpu_seconds = backends.seconds()
+        redis_cpu = redis_cpu_seconds(client_redis) - redis_cpu_before
     finally:
+        watch.close()
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=60)
         client_redis.delete(f"{namespace}:notifications")
@@ -230,6 +272,8 @@ def run_scenario(
         "recorded_seconds": recorded - t0,
         "cpu_ms": (cpu_seconds - cpu_before) * 1000 / count,
         "emulator_cpu_ms": (emulator_cpu_seconds - emulator_cpu_before) * 1000 / count,
+        "postgres_cpu_ms": postgres_cpu_seconds * 1000 / count,
+        "redis_cpu_ms": redis_cpu * 1000 / count,
     }
 
 
@@ -273,10 +317,23 @@ def main() -> None:
                         f"{figures['recorded_seconds']:.2f}",
                         f"{figures['cpu_ms']:.2f}",
                         f"{figures['emulator_cpu_ms']:.2f}",
+                        f"{figures['postgres_cpu_ms']:.2f}",
+                        f"{figures['redis_cpu_ms']:.2f}",
                     ]
                 )
             rows.append(
-                ["", "speed-up", "", f"{rates[args.concurrency] / rates[1]:.1f}x", "", "", "", ""]
+                [
+                    "",
+                    "speed-up",
+                    "",
+                    f"{rates[args.concurrency] / rates[1]:.1f}x",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                ]
             )
     header = [
         "emulator latency",
@@ -287,6 +344,8 @@ def main() -> None:
         "recorded s",
         "hermes CPU ms/notif",
         "emulator CPU ms/notif",
+        "postgres CPU ms/notif",
+        "redis CPU ms/notif",
     ]
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
     print(

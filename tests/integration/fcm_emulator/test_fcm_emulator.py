@@ -239,3 +239,36 @@ def test_sigterm_after_a_request_exits_0(tmp_path: Path) -> None:
         emulator.proc.send_signal(signal.SIGTERM)
         assert emulator.proc.wait(timeout=10) == 0
     assert '"emulator_stopped"' in (tmp_path / "fcm-emulator.log").read_text()
+
+
+def test_send_endpoint_errors_are_counted_and_other_methods_are_not_sends(
+    emulator: Emulator,
+) -> None:
+    """The send endpoint is served in front of FastAPI: its errors still reach /stats, and only
+    POST is a send."""
+    account = json.loads(emulator.credentials.read_text())
+    from google.auth.transport.requests import Request
+    from google.oauth2 import service_account
+
+    credential = service_account.Credentials.from_service_account_info(
+        account, scopes=["https://www.googleapis.com/auth/firebase.messaging"]
+    )
+    credential.refresh(Request())
+    send_path = f"/v1/projects/{emulator.project_id}/messages:send"
+    headers = {"Authorization": f"Bearer {credential.token}"}
+    with emulator.client() as client:
+        not_json = client.post(send_path, headers=headers, content=b"{not json")
+        assert not_json.status_code == 400
+        assert not_json.json()["error"]["status"] == "INVALID_ARGUMENT"
+        other = client.post(
+            "/v1/projects/someone-else/messages:send",
+            headers=headers,
+            json={"message": {"topic": "a"}},
+        )
+        assert other.status_code == 403
+        assert client.get(send_path, headers=headers).status_code in (404, 405)
+    counts = emulator.stats()["counts"]
+    assert counts["requests"] == 2
+    assert counts["error:INVALID_ARGUMENT"] == 1
+    assert counts["error:SENDER_ID_MISMATCH"] == 1
+    assert emulator.messages() == []

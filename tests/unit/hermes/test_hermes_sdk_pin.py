@@ -59,3 +59,30 @@ def test_point_sdk_at_moves_only_this_apps_url_and_mounts_a_sized_pool(
 def test_default_url_takes_the_same_path(app: firebase_admin.App) -> None:
     url = point_sdk_at(app, GOOGLE_FCM_ORIGIN, pool_size=8)
     assert url == f"{GOOGLE_FCM_ORIGIN}/v1/projects/pin/messages:send"
+
+
+def test_the_environment_is_read_once_at_startup(
+    app: firebase_admin.App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Proxy and CA-bundle variables still apply; the session just stops re-reading them."""
+    for name in ("https_proxy", "HTTPS_PROXY", "no_proxy", "NO_PROXY", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("https_proxy", "http://proxy.invalid:3128")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ours.pem")
+    url = point_sdk_at(app, GOOGLE_FCM_ORIGIN, pool_size=8)
+    session = messaging._get_messaging_service(app)._client.session
+    assert session.trust_env is False
+    settings = session.merge_environment_settings(url, {}, None, None, None)
+    assert settings["proxies"]["https"] == "http://proxy.invalid:3128"
+    assert settings["verify"] == "/etc/ssl/certs/ours.pem"
+
+
+def test_a_proxy_bypassed_for_the_fcm_host_stays_bypassed(
+    app: firebase_admin.App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("https_proxy", "HTTPS_PROXY", "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("https_proxy", "http://proxy.invalid:3128")
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    point_sdk_at(app, "http://127.0.0.1:9190", pool_size=8)
+    assert "https" not in messaging._get_messaging_service(app)._client.session.proxies
