@@ -9,8 +9,9 @@ Per change: t0 = the scrape's `scraped_at` (jet's wall clock when the scraper's 
 i.e. past the scrape itself), t1 = the emulator's `received_at` for the push carrying that
 notification. Stages per change, from the records themselves: jet (t0 → the stream entry's XADD
 time, its id), ein (XADD → the outbox row's created_at, written by the trigger inside ein's
-transaction), julia (created_at → queued_at), hermes (queued_at → received_at); next to them
-the processes' own Prometheus histograms as a cross-check.
+transaction), julia (created_at → queued_at, also split at ein's commit), hermes (queued_at →
+received_at); next to them the processes' own Prometheus histograms as a cross-check, and each
+process's CPU per scrape (on a shared machine the stages include waiting for a core; CPU not).
 
 usage: python bench/e2e.py [--seconds 30] [--loads 10,200] [--sections 10000]
 """
@@ -132,6 +133,15 @@ def run_load(*, changes: int, sections: int, seconds: float, root: Path) -> dict
                 "SELECT id, topic_name, new_status, extract(epoch FROM created_at)::float8,"
                 " extract(epoch FROM queued_at)::float8 FROM notification ORDER BY id"
             ).fetchall()
+            # ein's commit of each section's last status change: the section row's version is
+            # the one that transaction wrote (its trigger inserted that notification row).
+            committed = dict(
+                conn.execute(
+                    "SELECT n.id, extract(epoch FROM pg_xact_commit_timestamp(s.xmin))::float8"
+                    " FROM (SELECT DISTINCT ON (section_id) id, section_id FROM notification"
+                    " ORDER BY section_id, id DESC) n JOIN section s ON s.id = n.section_id"
+                ).fetchall()
+            )
     finally:
         client.close()
         pipeline.stop()
@@ -148,6 +158,9 @@ def run_load(*, changes: int, sections: int, seconds: float, root: Path) -> dict
     xadd_at = {s.entry_id: int(s.entry_id.split("-")[0]) / 1000 for s in scrapes}
     latencies: list[float] = []
     stages: dict[str, list[float]] = defaultdict(list)
+    # The julia stage cut at ein's commit: the rest of ein's transaction after its trigger, and
+    # julia's own part (NOTIFY, its batch), for changes still the last of their section.
+    julia_split: dict[str, list[float]] = defaultdict(list)
     changes_in_window = missing = 0
     seen: dict[str, int] = defaultdict(int)
     for change in expected_changes(scrapes):
@@ -172,6 +185,10 @@ def run_load(*, changes: int, sections: int, seconds: float, root: Path) -> dict
         stages["ein"].append(created - xadd)
         stages["julia"].append((queued or created) - created)
         stages["hermes"].append(pushed - (queued or created))
+        commit = committed.get(nid)
+        if commit is not None and queued is not None and created <= commit <= queued:
+            julia_split["created_at → ein's commit"].append(commit - created)
+            julia_split["ein's commit → queued_at"].append(queued - commit)
     window = window_end - window_start
     in_window = [s for s in scrapes if window_start <= s.scraped_at < window_end]
     thirds = [b for _, b in sampler.samples]
@@ -213,6 +230,13 @@ def run_load(*, changes: int, sections: int, seconds: float, root: Path) -> dict
         "backlog_end": last,
         "growing": growing,
         "stages": {k: statistics.mean(v) for k, v in stages.items() if v},
+        "julia_split": {k: (statistics.mean(v), len(v)) for k, v in julia_split.items() if v},
+        # Each process's own CPU (utime + stime, prometheus_client's process collector) over the
+        # window: on a shared machine the wall-clock stages include waiting for a core, this not.
+        "cpu": {
+            n: promstats.counter_delta(before[n], after[n], "process_cpu_seconds_total")
+            for n in names
+        },
         "metrics": {
             "jet scrape (scraper run, excluded)": metric_mean(
                 ["jet1", "jet2"], "trakr_jet_scrape_duration_seconds"
@@ -269,8 +293,20 @@ def main(argv: list[str] | None = None) -> int:
         stage_rows = [(k, ms(v), f"{100 * v / total:.0f}%") for k, v in r["stages"].items()]
         sys.stdout.write(render(["stage", "mean ms", "share"], stage_rows,
                                 title=f"\nwhere the time goes at {r['changes']} changes/scrape") + "\n")  # fmt: skip
+        sys.stdout.write("".join(
+            f"  julia stage split: {k} {ms(mean):.1f} ms (n={n})\n"
+            for k, (mean, n) in r["julia_split"].items()
+        ))  # fmt: skip
         sys.stdout.write(render(["process metric (mean over the window)", "ms"],
                                 [(k, ms(v)) for k, v in r["metrics"].items()]) + "\n")  # fmt: skip
+        jet_cpu = sum(v for k, v in r["cpu"].items() if k.startswith("jet"))
+        cpu_rows = [
+            ("jet (both replicas)", jet_cpu),
+            *((k, v) for k, v in r["cpu"].items() if not k.startswith("jet")),
+        ]
+        per_scrape = max(1, r["scrapes"])
+        sys.stdout.write(render(["process CPU over the window", "s", "ms per scrape"],
+                                [(k, f"{v:.2f}", ms(v / per_scrape)) for k, v in cpu_rows]) + "\n")  # fmt: skip
     verdicts = []
     low = next((r for r in results if r["changes"] == 10), None)
     if low and low["p50"] is not None:

@@ -97,15 +97,17 @@ def iter_assign_topics(
         topic_id,
     )
     university_name = university_topic(university)
-    yield "university", university, university_name, _fill(university, university_name)
+    yield "university", university, university_name, fill_topic(university, university_name)
     for subject in university.subjects:
         subject_name = name_subject(university_name, subject)
-        yield "subject", subject, subject_name, _fill(subject, subject_name)
+        yield "subject", subject, subject_name, fill_topic(subject, subject_name)
+        # iter_assign_course_topics spelled out (keep the two in step): a generator per course
+        # would cost a full walk ~5%.
         for course in subject.courses:
             course_name = name_course(subject_name, course)
-            yield "course", course, course_name, _fill(course, course_name)
+            yield "course", course, course_name, fill_topic(course, course_name)
             for section in course.sections:
-                # _fill spelled out for the innermost (10,000+ times per scrape) level.
+                # fill_topic() spelled out for the innermost (10,000+ times per scrape) level.
                 section_name = name_section(course_name, section)
                 written = False
                 if section.topic_name != section_name:
@@ -117,7 +119,26 @@ def iter_assign_topics(
                 yield "section", section, section_name, written
 
 
-def _fill(entity: University | Subject | Course | Section, name: str) -> bool:
+def iter_assign_course_topics(
+    subject_name: str, course: Course
+) -> Iterator[tuple[str, Course | Section, str, bool]]:
+    """iter_assign_topics for one course of the subject named `subject_name`."""
+    name_section, id_of = section_topic, topic_id
+    course_name = course_topic(subject_name, course)
+    yield "course", course, course_name, fill_topic(course, course_name)
+    for section in course.sections:
+        section_name = name_section(course_name, section)
+        written = False
+        if section.topic_name != section_name:
+            section.topic_name = section_name
+            written = True
+        if section.topic_id != (section_id := id_of(section_name)):
+            section.topic_id = section_id
+            written = True
+        yield "section", section, section_name, written
+
+
+def fill_topic(entity: University | Subject | Course | Section, name: str) -> bool:
     """Set the entity's topic name and id; True if either was not already that."""
     written = False
     if entity.topic_name != name:

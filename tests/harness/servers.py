@@ -188,6 +188,9 @@ class PostgresCluster:
             # every commit (the WAL is written before the commit returns). synchronous_commit
             # must stay on, or a SIGKILL would lose acknowledged commits.
             "-c", "max_connections=200", "-c", "shared_buffers=64MB",
+            # Commit times of rows (pg_xact_commit_timestamp): bench/e2e.py splits julia's
+            # stage at ein's commit with them.
+            "-c", "track_commit_timestamp=on",
         ]  # fmt: skip
         self.proc = subprocess.Popen(
             argv, cwd=self.root, stdin=subprocess.DEVNULL, stdout=log, stderr=log,

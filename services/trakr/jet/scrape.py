@@ -18,7 +18,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from trakr.codec import ScrapeRejected, decode_university, encode_university, validate_university
+from trakr.codec import (
+    KnownSubjects,
+    ScrapeRejected,
+    decode_university,
+    encode_university,
+    validate_university,
+)
 from trakr.settings import WireFormat
 
 logger = logging.getLogger(__name__)
@@ -134,11 +140,17 @@ async def run_child(
 
 
 def prepare_payload(
-    stdout: bytes, *, input_format: WireFormat, output_format: WireFormat, max_output_bytes: int
+    stdout: bytes,
+    *,
+    input_format: WireFormat,
+    output_format: WireFormat,
+    max_output_bytes: int,
+    known: KnownSubjects | None = None,
 ) -> Payload:
     """Check a scraper's stdout and re-encode it; raises ScrapeRejected naming the first problem.
 
-    CPU-heavy for a big university (tens of MB of JSON): call it in a worker thread.
+    CPU-heavy for a big university (tens of MB of JSON): call it in a worker thread. `known`:
+    the same object on every call for one scraper, so unchanged subjects are not walked again.
     """
     if not stdout.strip():
         raise ScrapeRejected("empty", "the scraper printed nothing")
@@ -146,6 +158,16 @@ def prepare_payload(
         raise ScrapeRejected(
             "too_large", f"output of {len(stdout)} bytes is over the {max_output_bytes}-byte cap"
         )
+    if input_format == output_format == "protobuf" and known is not None:
+        accepted = known.accept(stdout)
+        if accepted is not None:
+            # Valid with every topic right: the scraper's bytes are queued as they are (below).
+            return Payload(
+                university=accepted.university,
+                data=stdout,
+                sha256=hashlib.sha256(stdout).hexdigest(),
+                sections=accepted.counts.sections,
+            )
     university = decode_university(stdout, input_format)
     counts = validate_university(university)
     if input_format == output_format == "protobuf" and counts.topics_written == 0:

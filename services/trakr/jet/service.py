@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from trakr import streams
-from trakr.codec import ScrapeRejected
+from trakr.codec import KnownSubjects, ScrapeRejected
 from trakr.jet import metrics
 from trakr.jet.registry import Registry, new_replica_id
 from trakr.jet.schedule import Position, heartbeat_seconds, next_run, position_of
@@ -79,6 +79,8 @@ class Jet:
         self.last_sha_key = settings.key("jet", self.name, "last_sha256")
         self.position = Position(index=0, count=1)
         self.results: Counter[str] = Counter()
+        # What the last accepted scrape's validation learnt: one scrape at a time uses it.
+        self.known = KnownSubjects()
 
     # --- one scrape ---------------------------------------------------------------------------
 
@@ -108,6 +110,7 @@ class Jet:
                 input_format=self.settings.jet_input_format,
                 output_format=self.settings.jet_output_format,
                 max_output_bytes=self.settings.jet_max_output_bytes,
+                known=self.known,
             )
         except ScrapeRejected as exc:
             return self._rejected(exc.reason, str(exc))

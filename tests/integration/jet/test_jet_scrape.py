@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import sys
 import time
 from pathlib import Path
 
@@ -12,8 +13,9 @@ import pytest
 import redis.asyncio as aioredis
 from jet_spacing import jet_settings, scraper_command
 from prometheus_client import REGISTRY
-from trakr.codec import decode_university
+from trakr.codec import decode_university, encode_university
 from trakr.jet.service import Jet
+from trakr.scrapers.sim import simulate
 
 
 def scrapes_total(result: str) -> float:
@@ -149,6 +151,26 @@ async def test_json_output_format(
     [(_, fields)] = await redis_client.xrange(settings.key("scrapes"))
     assert fields[b"format"] == b"json"
     assert decode_university(fields[b"payload"], "json").name == "Test University"
+
+
+async def test_consecutive_protobuf_scrapes_are_queued_as_the_scraper_printed_them(
+    namespace: str, redis_client: aioredis.Redis, stop: asyncio.Event
+) -> None:
+    """protobuf in and out, topics filled: the known-subjects short cut, through a real child."""
+    settings = jet_settings(namespace, jet_input_format="protobuf")
+    sim = [sys.executable, "-m", "trakr.scrapers.sim", "--sections", "300", "--format", "protobuf"]
+    jet = Jet(settings, sim, redis_client, stop=stop)
+    expected = []
+    for tick, result in ((1, "queued"), (3, "queued"), (3, "unchanged"), (4, "queued")):
+        jet.command = [*sim, "--tick", str(tick)]
+        outcome = await jet.scrape_once(redis_budget_seconds=1)
+        assert outcome.result == result, outcome
+        if result == "queued":
+            assert "300 sections" in outcome.message
+            expected.append(encode_university(simulate(sections=300, tick=tick), "protobuf"))
+    entries = await redis_client.xrange(settings.key("scrapes"))
+    assert [fields[b"payload"] for _, fields in entries] == expected
+    assert all(fields[b"university"] == b"sim" for _, fields in entries)
 
 
 async def test_redis_down_counts_a_failed_scrape_and_does_not_raise(

@@ -6,9 +6,10 @@ import hashlib
 
 import pytest
 from google.protobuf import json_format
-from trakr.codec import ScrapeRejected, decode_university, encode_university
+from trakr.codec import KnownSubjects, ScrapeRejected, decode_university, encode_university
 from trakr.jet.scrape import prepare_payload
 from trakr.pb.trakr_pb2 import Section, Semester, University
+from trakr.scrapers.sim import simulate
 from trakr.topics import assign_topics
 
 CAP = 1 << 20
@@ -79,3 +80,32 @@ def test_a_duplicate_section_is_rejected() -> None:
             max_output_bytes=CAP,
         )
     assert caught.value.reason == "duplicate_section"
+
+
+def test_known_subjects_change_no_payload_and_no_rejection() -> None:
+    """jet's KnownSubjects across scrapes of one catalogue: the same payloads and rejections."""
+    known = KnownSubjects()
+    bad = simulate(sections=300, tick=5)
+    bad.subjects[2].courses[1].sections.add().CopyFrom(bad.subjects[2].courses[1].sections[0])
+    bare = simulate(sections=300, tick=6)
+    bare.subjects[0].topic_name = ""
+    scrapes = [simulate(sections=300, tick=t) for t in (1, 3, 3)] + [bad, bare]
+    scrapes.append(simulate(sections=300, tick=7))
+    for university in scrapes:
+        raw = university.SerializeToString()
+        results = []
+        for memo in (known, None):
+            try:
+                results.append(
+                    prepare_payload(
+                        raw,
+                        input_format="protobuf",
+                        output_format="protobuf",
+                        max_output_bytes=CAP,
+                        known=memo,
+                    )
+                )
+            except ScrapeRejected as exc:
+                results.append((exc.reason, str(exc)))  # type: ignore[arg-type]
+        assert results[0] == results[1]
+    assert results[0].data == raw  # type: ignore[union-attr]
