@@ -261,7 +261,7 @@ _SUBJECTS = (8 << 3) | 2  # University.subjects: field 8, length-delimited
 
 def _nest(tag: int, body: bytes) -> bytes:
     """`body` as one length-delimited field `tag` of an enclosing message."""
-    return bytes((tag,)) + _varint_bytes(len(body)) + body
+    return bytes((tag,)) + encode_varint(len(body)) + body
 
 
 def _split(message: bytes, tag_wanted: int) -> tuple[bytes, list[bytes]] | None:
@@ -272,13 +272,13 @@ def _split(message: bytes, tag_wanted: int) -> tuple[bytes, list[bytes]] | None:
     try:
         while pos < end:
             start = pos
-            tag, pos = _varint(message, pos)
+            tag, pos = read_varint(message, pos)
             wire = tag & 7
             if wire == 2:
-                length, pos = _varint(message, pos)
+                length, pos = read_varint(message, pos)
                 body, pos = pos, pos + length
             elif wire == 0:
-                _, pos = _varint(message, pos)
+                _, pos = read_varint(message, pos)
             elif wire == 1:
                 pos += 8
             elif wire == 5:
@@ -296,7 +296,7 @@ def _split(message: bytes, tag_wanted: int) -> tuple[bytes, list[bytes]] | None:
     return b"".join(other), wanted
 
 
-def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+def read_varint(buf: bytes, pos: int) -> tuple[int, int]:
     """Decode the base-128 varint at `pos`: (value, position after it)."""
     result = shift = 0
     while True:
@@ -310,7 +310,8 @@ def _varint(buf: bytes, pos: int) -> tuple[int, int]:
             raise IndexError("varint too long")
 
 
-def _varint_bytes(value: int) -> bytes:
+def encode_varint(value: int) -> bytes:
+    """The base-128 varint encoding of a non-negative `value` (protobuf wire format)."""
     out = bytearray()
     while value > 0x7F:
         out.append((value & 0x7F) | 0x80)

@@ -26,7 +26,13 @@ from json.encoder import encode_basestring as _quote  # the C string encoder
 
 from google.protobuf.message import DecodeError
 
-from trakr.codec import ScrapeRejected, decode_university, validate_university
+from trakr.codec import (
+    ScrapeRejected,
+    decode_university,
+    encode_varint,
+    read_varint,
+    validate_university,
+)
 from trakr.pb.trakr_pb2 import Course, Section, Semester, Subject, University
 from trakr.topics import subject_topic, university_topic
 
@@ -233,7 +239,7 @@ class PayloadSource:
                 continue
             header, fields = self._subject_parts(i)
             body = header + b"".join(payload[fields[j][0] : fields[j][2]] for j in courses)
-            out.append(bytes((_SUBJECTS_TAG,)) + _encode_varint(len(body)) + body)
+            out.append(bytes((_SUBJECTS_TAG,)) + encode_varint(len(body)) + body)
         return decode_university(b"".join(out), "protobuf")
 
 
@@ -246,13 +252,13 @@ def _split_region(
     try:
         while pos < end:
             start = pos
-            tag, pos = _varint(payload, pos)
+            tag, pos = read_varint(payload, pos)
             wire = tag & 7
             if wire == 2:
-                length, pos = _varint(payload, pos)
+                length, pos = read_varint(payload, pos)
                 body, pos = pos, pos + length
             elif wire == 0:
-                _, pos = _varint(payload, pos)
+                _, pos = read_varint(payload, pos)
                 body = pos
             elif wire == 1:
                 body, pos = pos, pos + 8
@@ -269,28 +275,6 @@ def _split_region(
     except IndexError:
         return None
     return b"".join(other), fields
-
-
-def _varint(buf: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        byte = buf[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return result, pos
-        shift += 7
-        if shift > 63:
-            raise IndexError("varint too long")
-
-
-def _encode_varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 Source = MessageSource | PayloadSource
