@@ -266,34 +266,49 @@ def _nest(tag: int, body: bytes) -> bytes:
 
 def _split(message: bytes, tag_wanted: int) -> tuple[bytes, list[bytes]] | None:
     """Cut a message into (its other fields, the bodies of each `tag_wanted` field); None if odd."""
+    found = split_region(message, 0, len(message), tag_wanted)
+    if found is None:
+        return None
+    other, fields = found
+    return other, [message[body:end] for _, body, end in fields]
+
+
+def split_region(
+    payload: bytes, pos: int, end: int, tag_wanted: int
+) -> tuple[bytes, list[tuple[int, int, int]]] | None:
+    """Cut one message's fields into (the other fields' bytes, [(start, body, end) of `tag_wanted`]).
+
+    A walk of the top level only; None when the framing is not plain protobuf (groups, a field
+    running past `end`, field number 0), so the caller falls back to the real parser.
+    """
     other: list[bytes] = []
-    wanted: list[bytes] = []
-    pos, end = 0, len(message)
+    fields: list[tuple[int, int, int]] = []
     try:
         while pos < end:
             start = pos
-            tag, pos = read_varint(message, pos)
+            tag, pos = read_varint(payload, pos)
             wire = tag & 7
             if wire == 2:
-                length, pos = read_varint(message, pos)
+                length, pos = read_varint(payload, pos)
                 body, pos = pos, pos + length
             elif wire == 0:
-                _, pos = read_varint(message, pos)
+                _, pos = read_varint(payload, pos)
+                body = pos
             elif wire == 1:
-                pos += 8
+                body, pos = pos, pos + 8
             elif wire == 5:
-                pos += 4
+                body, pos = pos, pos + 4
             else:
-                return None  # groups: leave them to the real parser
+                return None
             if pos > end or tag >> 3 == 0:
                 return None
             if tag == tag_wanted:
-                wanted.append(message[body:pos])
+                fields.append((start, body, pos))
             else:
-                other.append(message[start:pos])
+                other.append(payload[start:pos])
     except IndexError:
         return None
-    return b"".join(other), wanted
+    return b"".join(other), fields
 
 
 def read_varint(buf: bytes, pos: int) -> tuple[int, int]:

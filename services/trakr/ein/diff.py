@@ -30,7 +30,7 @@ from trakr.codec import (
     ScrapeRejected,
     decode_university,
     encode_varint,
-    read_varint,
+    split_region,
     validate_university,
 )
 from trakr.pb.trakr_pb2 import Course, Section, Semester, Subject, University
@@ -189,7 +189,7 @@ class PayloadSource:
     @classmethod
     def split(cls, payload: bytes) -> PayloadSource | None:
         """Walk the top level of a protobuf University; None if its framing is not protobuf."""
-        found = _split_region(payload, 0, len(payload), _SUBJECTS_TAG)
+        found = split_region(payload, 0, len(payload), _SUBJECTS_TAG)
         if found is None:
             return None
         try:
@@ -208,7 +208,7 @@ class PayloadSource:
         parts = self._split.get(i)
         if parts is None:
             _, body, end = self.subjects[i]
-            found = _split_region(self.payload, body, end, _COURSES_TAG)
+            found = split_region(self.payload, body, end, _COURSES_TAG)
             if found is None:
                 raise ScrapeRejected("parse_error", f"subject {i}: not a protobuf Subject")
             parts = self._split[i] = found
@@ -241,40 +241,6 @@ class PayloadSource:
             body = header + b"".join(payload[fields[j][0] : fields[j][2]] for j in courses)
             out.append(bytes((_SUBJECTS_TAG,)) + encode_varint(len(body)) + body)
         return decode_university(b"".join(out), "protobuf")
-
-
-def _split_region(
-    payload: bytes, pos: int, end: int, tag_wanted: int
-) -> tuple[bytes, list[tuple[int, int, int]]] | None:
-    """Cut one message's fields into (the other fields' bytes, [(start, body, end) of `tag_wanted`])."""
-    other: list[bytes] = []
-    fields: list[tuple[int, int, int]] = []
-    try:
-        while pos < end:
-            start = pos
-            tag, pos = read_varint(payload, pos)
-            wire = tag & 7
-            if wire == 2:
-                length, pos = read_varint(payload, pos)
-                body, pos = pos, pos + length
-            elif wire == 0:
-                _, pos = read_varint(payload, pos)
-                body = pos
-            elif wire == 1:
-                body, pos = pos, pos + 8
-            elif wire == 5:
-                body, pos = pos, pos + 4
-            else:
-                return None
-            if pos > end or tag >> 3 == 0:
-                return None
-            if tag == tag_wanted:
-                fields.append((start, body, pos))
-            else:
-                other.append(payload[start:pos])
-    except IndexError:
-        return None
-    return b"".join(other), fields
 
 
 Source = MessageSource | PayloadSource
