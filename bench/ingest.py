@@ -144,10 +144,10 @@ async def row_by_row(conn: asyncpg.Connection, payload: bytes) -> None:
             university.abbr,
         )
         for s in university.subjects:
-            rec = diff.subject_record(0, uid, s, diff.subject_hash(s))
+            rec = diff.subject_record(0, uid, s)
             sid = await conn.fetchval(UPSERT_SUBJECT, *rec[1:])
             for c in s.courses:
-                rec = diff.course_record(0, sid, c, diff.course_hash(c))
+                rec = diff.course_record(0, sid, c)
                 cid = await conn.fetchval(UPSERT_COURSE, *rec[1:])
                 for x in c.sections:
                     rec = diff.section_record(0, cid, uid, x, diff.section_hash(x))
@@ -170,10 +170,10 @@ def all_records(payload: bytes) -> list[tuple[str, list[tuple[object, ...]], tup
     ids = iter(range(1, 10**9))
     for s in university.subjects:
         sid = next(ids)
-        subjects.append(diff.subject_record(sid, 1, s, diff.subject_hash(s)))
+        subjects.append(diff.subject_record(sid, 1, s))
         for c in s.courses:
             cid = next(ids)
-            courses.append(diff.course_record(cid, sid, c, diff.course_hash(c)))
+            courses.append(diff.course_record(cid, sid, c))
             for x in c.sections:
                 xid = next(ids)
                 sections.append(diff.section_record(xid, cid, 1, x, diff.section_hash(x)))

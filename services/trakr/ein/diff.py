@@ -6,8 +6,13 @@ plan in one transaction.
 Row hashes (blake2b-128; what the database stores in `content_hash`, the source of truth):
 - section: its deterministic protobuf serialisation (topics, meetings, instructors, books,
   metadata), so the C encoder does the per-field work;
-- course / subject / university: the repr of their own fields, children excluded, so a status
-  change rewrites one section row only.
+- course / subject: the repr of their COPY row's columns but the ids (metadata as its JSON),
+  children excluded, so a status change rewrites one section row only; the row is built once
+  and carries its hash (`course_record`, `subject_record`);
+- university: the repr of its own fields.
+
+Only rows that exist in the database are hashed while diffing; a new row is hashed as its COPY
+streams (`insert_rows`).
 
 On top of that, a Merkle-style short cut: every subject and every course is also hashed as a
 whole subtree (for a protobuf payload straight from the received bytes, see PayloadSource).
@@ -20,9 +25,10 @@ row-by-row hash comparison.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring as _quote  # the C string encoder
+from typing import Any
 
 from google.protobuf.message import DecodeError
 
@@ -80,18 +86,13 @@ def section_hash(section: Section) -> bytes:
 
 
 def course_hash(course: Course) -> bytes:
-    """The course row without its sections (repr of a tuple: unambiguous, no message copy)."""
-    return _row_digest(
-        course.code, course.number, course.name, course.synopsis, course.credits,
-        course.topic_name, course.topic_id, _pairs(course.metadata),
-    )  # fmt: skip
+    """The course row without its sections: the hash its COPY row carries."""
+    return course_record(0, 0, course)[-1]  # type: ignore[return-value]
 
 
 def subject_hash(subject: Subject) -> bytes:
-    return _row_digest(
-        subject.number, subject.name, subject.season, subject.year, subject.topic_name,
-        subject.topic_id, _pairs(subject.metadata),
-    )  # fmt: skip
+    """The subject row without its courses: the hash its COPY row carries."""
+    return subject_record(0, 0, subject)[-1]  # type: ignore[return-value]
 
 
 def university_hash(university: University) -> bytes:
@@ -324,20 +325,23 @@ class Plan:
 
     Inserts are (message, hash, parent topic, topic), updates (id, message, hash, topic): the
     message is the row to write; the rest is what `apply_plan` needs for the hash cache after
-    the commit. Once the rows are written, `forget_messages` drops the messages.
+    the commit. An insert's hash is None until `insert_rows` fills it in as its COPY streams.
+    Once the rows are written, `forget_messages` drops the messages.
     """
 
     university: University | None  # validated: its topic is filled in; None once forgotten
     university_topic: str
     university_hash: bytes
     university_changed: bool
-    subject_inserts: list[tuple[Subject | None, bytes, str]] = field(default_factory=list)
+    subject_inserts: list[tuple[Subject | None, bytes | None, str]] = field(default_factory=list)
     subject_updates: list[tuple[int, Subject | None, bytes, str]] = field(default_factory=list)
     subject_deletes: list[int] = field(default_factory=list)
-    course_inserts: list[tuple[Course | None, bytes, str, str]] = field(default_factory=list)
+    course_inserts: list[tuple[Course | None, bytes | None, str, str]] = field(default_factory=list)
     course_updates: list[tuple[int, Course | None, bytes, str]] = field(default_factory=list)
     course_deletes: list[int] = field(default_factory=list)
-    section_inserts: list[tuple[Section | None, bytes, str, str]] = field(default_factory=list)
+    section_inserts: list[tuple[Section | None, bytes | None, str, str]] = field(
+        default_factory=list
+    )
     section_updates: list[tuple[int, Section | None, bytes, str]] = field(default_factory=list)
     section_deletes: list[int] = field(default_factory=list)
     rewrite_all_children: bool = False  # insert-all: every meeting and instructor is rewritten
@@ -492,13 +496,13 @@ def _diff_subject(
 ) -> None:
     """Diff one validated subject holding its changed courses (`kept`: its unchanged ones)."""
     counts = plan.counts
-    shash = subject_hash(subject)
     subject_topic_name = subject.topic_name
     if stored is None:
-        plan.subject_inserts.append((subject, shash, subject_topic_name))
+        plan.subject_inserts.append((subject, None, subject_topic_name))
         counts["subject"]["inserted"] += 1
         stored_courses = _NO_COURSES
     else:
+        shash = subject_hash(subject)
         if insert_all or stored.content_hash != shash:
             plan.subject_updates.append((stored.id, subject, shash, subject_topic_name))
             counts["subject"]["updated"] += 1
@@ -511,15 +515,15 @@ def _diff_subject(
     matched_courses = len(kept)
     section_counts = counts["section"]
     for course in subject.courses:
-        chash = course_hash(course)
         course_topic = course.topic_name
         stored_course = stored_courses.get(course_topic)
         if stored_course is None:
-            plan.course_inserts.append((course, chash, subject_topic_name, course_topic))
+            plan.course_inserts.append((course, None, subject_topic_name, course_topic))
             counts["course"]["inserted"] += 1
             stored_sections = _NO_SECTIONS
         else:
             matched_courses += 1
+            chash = course_hash(course)
             if insert_all or stored_course.content_hash != chash:
                 plan.course_updates.append((stored_course.id, course, chash, course_topic))
                 counts["course"]["updated"] += 1
@@ -527,16 +531,16 @@ def _diff_subject(
                 counts["course"]["unchanged"] += 1
             stored_sections = stored_course.sections
         matched = 0
-        # The hot loop: one C-level serialisation + hash per section, nothing per field.
+        # The hot loop: one C-level serialisation + hash per stored section, nothing per field.
         for section in course.sections:
-            h = digest(section.SerializeToString(deterministic=True))
             topic = section.topic_name
             old = stored_sections.get(topic)
             if old is None:
-                plan.section_inserts.append((section, h, course_topic, topic))
+                plan.section_inserts.append((section, None, course_topic, topic))
                 section_counts["inserted"] += 1
             else:
                 matched += 1
+                h = digest(section.SerializeToString(deterministic=True))
                 if insert_all or old[1] != h:
                     plan.section_updates.append((old[0], section, h, topic))
                     section_counts["updated"] += 1
@@ -560,6 +564,22 @@ def _diff_subject(
                 plan.deleted_sections += gone
 
 
+def insert_rows(
+    inserts: list[Any], ids: Sequence[int], row_of: Callable[[int, Any], tuple[object, ...]]
+) -> Iterator[tuple[object, ...]]:
+    """The COPY rows of a plan's inserts; each row's content hash (its last column) is stored
+    back in its insert for the cache.
+
+    Inserted rows are hashed here, as their COPY consumes them, not in `prepare`: nothing
+    compares them, and meanwhile the server is writing the rows before them (a first NB ingest
+    spent ~60 ms of Python on these hashes while the server idled).
+    """
+    for k, (entry, row_id) in enumerate(zip(inserts, ids, strict=True)):
+        row = row_of(row_id, entry)
+        inserts[k] = (entry[0], row[-1], *entry[2:])
+        yield row
+
+
 def apply_plan(
     stored: StoredUniversity | None,
     plan: Plan,
@@ -571,6 +591,9 @@ def apply_plan(
     section_ids: Sequence[int],
 ) -> StoredUniversity:
     """The stored state after `plan` committed (mutates and returns `stored`, or a new one)."""
+    for inserts in (plan.subject_inserts, plan.course_inserts, plan.section_inserts):
+        if any(entry[1] is None for entry in inserts):
+            raise ValueError("an insert was never hashed: were its rows written?")
     if stored is None:
         stored = StoredUniversity(id=university_id, topic_name=plan.university_topic)
     stored.content_hash = plan.university_hash
@@ -641,18 +664,25 @@ def _course(
 # --- rows for COPY ----------------------------------------------------------------------------
 
 
+# title -> '{"title":"…","content":' — titles repeat (a handful per university), contents vary.
+_TITLE_PREFIXES: dict[str, str] = {}
+
+
 def metadata_json(items: Sequence[object]) -> str:
     """JSON array of {title, content}; built by hand (json.dumps per row was a hot spot)."""
     if not items:
         return "[]"
-    return (
-        "["
-        + ",".join(
-            '{"title":' + _quote(m.title) + ',"content":' + _quote(m.content) + "}"  # type: ignore[attr-defined]
-            for m in items
-        )
-        + "]"
-    )
+    prefixes = _TITLE_PREFIXES
+    parts = []
+    for m in items:
+        title = m.title  # type: ignore[attr-defined]
+        prefix = prefixes.get(title)
+        if prefix is None:
+            if len(prefixes) >= 4096:  # a scraper inventing titles must not grow it forever
+                prefixes.clear()
+            prefix = prefixes[title] = '{"title":' + _quote(title) + ',"content":'
+        parts.append(prefix + _quote(m.content))  # type: ignore[attr-defined]
+    return "[" + "},".join(parts) + "}]"
 
 
 def books_json(section: Section) -> str:
@@ -666,22 +696,23 @@ def books_json(section: Section) -> str:
     )
 
 
-def subject_record(
-    subject_id: int, university_id: int, s: Subject, content_hash: bytes
-) -> tuple[object, ...]:
-    return (
-        subject_id, university_id, s.topic_name, s.topic_id, s.number, s.name,
-        SEASON_NAMES.get(s.season, "season_unspecified"), s.year, metadata_json(s.metadata), content_hash,
+def subject_record(subject_id: int, university_id: int, s: Subject) -> tuple[object, ...]:
+    """The subject's COPY row. Its last column, the content hash, is the digest of the repr of
+    the other columns but the ids (unambiguous), so it covers exactly what is written."""
+    own = (
+        s.topic_name, s.topic_id, s.number, s.name,
+        SEASON_NAMES.get(s.season, "season_unspecified"), s.year, metadata_json(s.metadata),
     )  # fmt: skip
+    return (subject_id, university_id, *own, digest(repr(own).encode()))
 
 
-def course_record(
-    course_id: int, subject_id: int, c: Course, content_hash: bytes
-) -> tuple[object, ...]:
-    return (
-        course_id, subject_id, c.topic_name, c.topic_id, c.code, c.number, c.name, c.synopsis,
-        c.credits, metadata_json(c.metadata), content_hash,
+def course_record(course_id: int, subject_id: int, c: Course) -> tuple[object, ...]:
+    """The course's COPY row; its content hash is made like the subject's."""
+    own = (
+        c.topic_name, c.topic_id, c.code, c.number, c.name, c.synopsis, c.credits,
+        metadata_json(c.metadata),
     )  # fmt: skip
+    return (course_id, subject_id, *own, digest(repr(own).encode()))
 
 
 def section_record(

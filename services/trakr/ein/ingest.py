@@ -30,6 +30,7 @@ import asyncpg
 from trakr.codec import decode_university, validate_university
 from trakr.db import load_queries
 from trakr.ein import diff
+from trakr.ein.pipeline import copy_tables
 from trakr.pb.trakr_pb2 import Section, University
 from trakr.topics import topic_id, university_topic
 
@@ -381,72 +382,110 @@ async def _write(
     ) and conn not in _TEMP_READY:
         await conn.execute(q["create_temp_tables"])
         _TEMP_READY.add(conn)
+    # Changed rows: staged, then one UPDATE … FROM per table. Rows are built while the server
+    # writes those before them (trakr.ein.pipeline), never all held at once.
     if plan.subject_updates:
-        records = [
-            diff.subject_record(i, university_id, s, h) for i, s, h, _ in plan.subject_updates
-        ]
-        await conn.copy_records_to_table(
-            "ein_subject", records=records, columns=diff.SUBJECT_COLUMNS
+        await copy_tables(
+            conn,
+            [
+                (
+                    "ein_subject",
+                    (
+                        diff.subject_record(i, university_id, s)
+                        for i, s, _, _ in plan.subject_updates
+                    ),
+                    diff.SUBJECT_COLUMNS,
+                )
+            ],
         )
         await conn.execute(q["apply_subjects"])
-    if plan.subject_inserts:
-        records = [
-            diff.subject_record(i, university_id, s, h)
-            for (s, h, _), i in zip(plan.subject_inserts, subject_ids, strict=True)
-        ]
-        await conn.copy_records_to_table("subject", records=records, columns=diff.SUBJECT_COLUMNS)
     if plan.course_updates:
         # Same topic means same parent, so the stored subject_id is right (not updated).
-        records = [diff.course_record(i, 0, c, h) for i, c, h, _ in plan.course_updates]
-        await conn.copy_records_to_table("ein_course", records=records, columns=diff.COURSE_COLUMNS)
+        await copy_tables(
+            conn,
+            [
+                (
+                    "ein_course",
+                    (diff.course_record(i, 0, c) for i, c, _, _ in plan.course_updates),
+                    diff.COURSE_COLUMNS,
+                )
+            ],
+        )
         await conn.execute(q["apply_courses"])
-    if plan.course_inserts:
-        new_courses = (
-            diff.course_record(i, subject_id(parent), c, h)
-            for (c, h, parent, _), i in zip(plan.course_inserts, course_ids, strict=True)
-        )
-        await conn.copy_records_to_table("course", records=new_courses, columns=diff.COURSE_COLUMNS)
-
-    # Rows are generated while COPY streams them (asyncpg encodes in chunks), so a 100k-section
-    # first ingest never holds every row tuple at once.
     if plan.section_updates:
-        updated = (
-            diff.section_record(i, 0, university_id, s, h) for i, s, h, _ in plan.section_updates
-        )
-        await conn.copy_records_to_table(
-            "ein_section", records=updated, columns=diff.SECTION_COLUMNS
+        await copy_tables(
+            conn,
+            [
+                (
+                    "ein_section",
+                    (
+                        diff.section_record(i, 0, university_id, s, h)
+                        for i, s, h, _ in plan.section_updates
+                    ),
+                    diff.SECTION_COLUMNS,
+                )
+            ],
         )
         result.status_changes = await conn.fetchval(q["apply_sections"])
         rewritten = [i for i, _, _, _ in plan.section_updates]
         gone = await conn.fetchrow(q["delete_children"], rewritten)
         counts["meeting"]["deleted"] += gone["meetings"]
         counts["instructor"]["deleted"] += gone["instructors"]
-    if plan.section_inserts:
-        inserted = (
-            diff.section_record(i, course_id(parent), university_id, s, h)
-            for (s, h, parent, _), i in zip(plan.section_inserts, section_ids, strict=True)
+
+    # New rows, parents first, then the meetings and instructors of every written section.
+    def new_section(i: int, entry: tuple[Section, None, str, str]) -> tuple[object, ...]:
+        section, _, parent, _ = entry
+        return diff.section_record(
+            i, course_id(parent), university_id, section, diff.section_hash(section)
         )
-        await conn.copy_records_to_table("section", records=inserted, columns=diff.SECTION_COLUMNS)
 
     def written() -> Iterator[tuple[int, Section]]:
-        """(id, message) of every updated and inserted section (a generator: no 100k-item list)."""
+        """(id, message) of every updated and inserted section (no 100k-item list)."""
         for i, s, _, _ in plan.section_updates:
             yield i, s
         for (s, _, _, _), i in zip(plan.section_inserts, section_ids, strict=True):
             yield i, s
 
-    n_meetings = sum(len(s.meetings) for _, s in written())
-    n_instructors = sum(len(s.instructors) for _, s in written())
-    if n_meetings:
-        meetings = (row for i, s in written() for row in diff.meeting_records(i, s))
-        await conn.copy_records_to_table("meeting", records=meetings, columns=diff.MEETING_COLUMNS)
-    if n_instructors:
-        instructors = (row for i, s in written() for row in diff.instructor_records(i, s))
-        await conn.copy_records_to_table(
-            "instructor", records=instructors, columns=diff.INSTRUCTOR_COLUMNS
-        )
-    counts["meeting"]["inserted"] += n_meetings
-    counts["instructor"]["inserted"] += n_instructors
+    copied = await copy_tables(
+        conn,
+        [
+            (
+                "subject",
+                diff.insert_rows(
+                    plan.subject_inserts,
+                    subject_ids,
+                    lambda i, entry: diff.subject_record(i, university_id, entry[0]),
+                ),
+                diff.SUBJECT_COLUMNS,
+            ),
+            (
+                "course",
+                diff.insert_rows(
+                    plan.course_inserts,
+                    course_ids,
+                    lambda i, entry: diff.course_record(i, subject_id(entry[2]), entry[0]),
+                ),
+                diff.COURSE_COLUMNS,
+            ),
+            (
+                "section",
+                diff.insert_rows(plan.section_inserts, section_ids, new_section),
+                diff.SECTION_COLUMNS,
+            ),
+            (
+                "meeting",
+                (row for i, s in written() for row in diff.meeting_records(i, s)),
+                diff.MEETING_COLUMNS,
+            ),
+            (
+                "instructor",
+                (row for i, s in written() for row in diff.instructor_records(i, s)),
+                diff.INSTRUCTOR_COLUMNS,
+            ),
+        ],
+    )
+    counts["meeting"]["inserted"] += copied["meeting"]
+    counts["instructor"]["inserted"] += copied["instructor"]
     return {"subject_ids": subject_ids, "course_ids": course_ids, "section_ids": section_ids}
 
 

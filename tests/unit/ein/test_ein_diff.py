@@ -41,6 +41,14 @@ class FakeDb:
         return diff.prepare(source_of(university, raw=raw), self.stored, insert_all=insert_all)
 
     def commit(self, plan: diff.Plan) -> None:
+        # As ein's COPY does: inserted rows are hashed as they are written.
+        for inserts, hash_of in (
+            (plan.subject_inserts, diff.subject_hash),
+            (plan.course_inserts, diff.course_hash),
+            (plan.section_inserts, diff.section_hash),
+        ):
+            rows = diff.insert_rows(inserts, [0] * len(inserts), lambda _, e, h=hash_of: (h(e[0]),))
+            assert all(row[0] for row in rows)
         plan.forget_messages()  # as ein does once the rows are written: the cache needs none
         self.stored = diff.apply_plan(
             self.stored,
