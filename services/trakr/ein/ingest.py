@@ -16,6 +16,8 @@ the database), diff (`trakr.ein.diff`), then
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import logging
 import time
 import uuid
@@ -174,15 +176,16 @@ async def _ingest_snapshot(
         if skipped is not None:
             skipped.duration_seconds = time.perf_counter() - started
             return skipped
-    result = await _ingest(
-        conn,
-        make_source(),
-        sha,
-        insert_all=insert_all,
-        max_delete_share=max_delete_share,
-        scraped_at=scraped_at,
-        pause_before_commit_seconds=pause_before_commit_seconds,
-    )
+    with _no_cyclic_gc():
+        result = await _ingest(
+            conn,
+            make_source(),
+            sha,
+            insert_all=insert_all,
+            max_delete_share=max_delete_share,
+            scraped_at=scraped_at,
+            pause_before_commit_seconds=pause_before_commit_seconds,
+        )
     result.duration_seconds = time.perf_counter() - started
     return result
 
@@ -221,49 +224,88 @@ async def _ingest(
             University(name=shell.name, abbr=shell.abbr)
         )  # codec's no_name / no_subjects
     utopic = university_topic(shell)
-    async with conn.transaction():
-        locked = await _lock_and_load(conn, shell, utopic, scraped_at)
-        if isinstance(locked, IngestResult):
-            locked.snapshot_sha256 = sha
-            locked.mode = "insert_all" if insert_all else "diff"
-            return locked  # stale: nothing written, the transaction ends empty
-        university_id, stored = locked
-        plan = diff.prepare(source, stored, insert_all=insert_all)
-        diff.check_delete_share(plan, max_delete_share)
-        result = IngestResult(
-            university=plan.university_topic,
-            snapshot_sha256=sha,
-            mode="insert_all" if insert_all else "diff",
-            counts=plan.counts,
-        )
-        ids = await _write(conn, plan, university_id, stored, result)
-        generation = uuid.uuid4()
-        await _finish_university(
-            conn,
-            plan,
-            university_id,
-            sha=sha,
-            scraped_at=scraped_at or datetime.now(UTC),
-            generation=generation,
-        )
-        plan.forget_messages()  # every row is written: free the decoded scrape before the cache grows
-        if pause_before_commit_seconds:
-            # Test hook (TRAKR_TEST_EIN_PAUSE_BEFORE_COMMIT_SECONDS): widen the window in which a
-            # kill must leave the previous snapshot intact.
-            logger.warning(
-                "pausing %.1fs before COMMIT",
-                pause_before_commit_seconds,
-                extra={"event": "test_pause"},
-            )
-            await asyncio.sleep(pause_before_commit_seconds)
+    cache_updated = False
     try:
-        _CACHE[utopic] = diff.apply_plan(
-            stored, plan, university_id=university_id, generation=generation, **ids
-        )
-    except Exception:  # a cache bug must never fail a committed ingest: re-read next time
-        logger.exception("could not update the hash cache", extra={"event": "cache_error"})
-        _CACHE.pop(utopic, None)
+        async with conn.transaction():
+            locked = await _lock_and_load(conn, shell, utopic, scraped_at)
+            if isinstance(locked, IngestResult):
+                locked.snapshot_sha256 = sha
+                locked.mode = "insert_all" if insert_all else "diff"
+                return locked  # stale: nothing written, the transaction ends empty
+            university_id, stored = locked
+            plan = diff.prepare(source, stored, insert_all=insert_all)
+            diff.check_delete_share(plan, max_delete_share)
+            result = IngestResult(
+                university=plan.university_topic,
+                snapshot_sha256=sha,
+                mode="insert_all" if insert_all else "diff",
+                counts=plan.counts,
+            )
+            generation = uuid.uuid4()
+            # The university row first: it is the only write that needs the decoded University
+            # itself, which update_cache lets go of.
+            await _finish_university(
+                conn,
+                plan,
+                university_id,
+                sha=sha,
+                scraped_at=scraped_at or datetime.now(UTC),
+                generation=generation,
+            )
+
+            def update_cache(ids: dict[str, list[int]]) -> None:
+                """Called once every row is built, while the server writes the last ones.
+
+                Frees the decoded scrape, then brings the cache to the state this transaction
+                commits. Before COMMIT is safe: the cache carries the new generation, which the
+                database has only if the commit happens.
+                """
+                nonlocal cache_updated
+                cache_updated = True
+                plan.forget_messages()
+                try:
+                    _CACHE[utopic] = diff.apply_plan(
+                        stored, plan, university_id=university_id, generation=generation, **ids
+                    )
+                except Exception:  # a cache bug must never fail an ingest: re-read next time
+                    logger.exception(
+                        "could not update the hash cache", extra={"event": "cache_error"}
+                    )
+                    _CACHE.pop(utopic, None)
+
+            await _write(conn, plan, university_id, stored, result, when_built=update_cache)
+            if pause_before_commit_seconds:
+                # Test hook (TRAKR_TEST_EIN_PAUSE_BEFORE_COMMIT_SECONDS): widen the window in
+                # which a kill must leave the previous snapshot intact.
+                logger.warning(
+                    "pausing %.1fs before COMMIT",
+                    pause_before_commit_seconds,
+                    extra={"event": "test_pause"},
+                )
+                await asyncio.sleep(pause_before_commit_seconds)
+    except BaseException:
+        if cache_updated:  # not committed (or not known to be): the stored hashes are the truth
+            _CACHE.pop(utopic, None)
+        raise
     return result
+
+
+@contextlib.contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """The cyclic garbage collector off for one ingest (reference counting still frees).
+
+    An ingest allocates row tuples and cache entries by the ten thousand and makes no garbage
+    cycles, so the collector only walks live objects: a first NB ingest triggered a full
+    collection, ~15 ms, and the cost grows with the cache. Cycles made meanwhile (say, an
+    exception's traceback) are collected once it is back on.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 async def _lock_and_load(
@@ -331,8 +373,11 @@ async def _write(
     university_id: int,
     stored: diff.StoredUniversity | None,
     result: IngestResult,
-) -> dict[str, list[int]]:
-    """Execute the plan's row writes; return the ids given to inserted subjects/courses/sections."""
+    *,
+    when_built: Callable[[dict[str, list[int]]], None],
+) -> None:
+    """Execute the plan's row writes. Once every row is built, `when_built` gets the ids given
+    to inserted subjects, courses and sections (while the server still writes the last rows)."""
     q = QUERIES
     counts = result.counts
     subject_ids: list[int] = []
@@ -483,10 +528,12 @@ async def _write(
                 diff.INSTRUCTOR_COLUMNS,
             ),
         ],
+        when_built=lambda: when_built(
+            {"subject_ids": subject_ids, "course_ids": course_ids, "section_ids": section_ids}
+        ),
     )
     counts["meeting"]["inserted"] += copied["meeting"]
     counts["instructor"]["inserted"] += copied["instructor"]
-    return {"subject_ids": subject_ids, "course_ids": course_ids, "section_ids": section_ids}
 
 
 async def _finish_university(

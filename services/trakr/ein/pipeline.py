@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import islice
 
 import asyncpg
@@ -85,8 +85,17 @@ class _Pipeline:
                 await task
 
 
-async def copy_tables(conn: asyncpg.Connection, copies: Iterable[Copy]) -> dict[str, int]:
-    """COPY each (table, rows, columns) in order; returns the number of rows per table."""
+async def copy_tables(
+    conn: asyncpg.Connection,
+    copies: Iterable[Copy],
+    *,
+    when_built: Callable[[], None] | None = None,
+) -> dict[str, int]:
+    """COPY each (table, rows, columns) in order; returns the number of rows per table.
+
+    `when_built` is called once every row is built, while the server writes the last ones:
+    Python work that needs the rows built but not yet written costs no time there.
+    """
     pipe = _Pipeline(conn)
     counts: dict[str, int] = {}
     try:
@@ -101,6 +110,9 @@ async def copy_tables(conn: asyncpg.Connection, copies: Iterable[Copy]) -> dict[
                 await asyncio.sleep(0)
                 await asyncio.sleep(0)
                 await pipe.advance(wait=pipe.held_rows >= MAX_HELD_ROWS)
+        if when_built is not None:
+            await pipe.advance(wait=False)  # the server's next rows first
+            when_built()
         while pipe.held or pipe.in_flight is not None:
             await pipe.advance(wait=True)
     except BaseException:
