@@ -18,6 +18,7 @@ from trakr.errors import InvalidScrape
 from trakr.pb.trakr_pb2 import Course, Section, University
 from trakr.scrapers import pbjson
 from trakr.topics import (
+    UnknownSeason,
     fill_topic,
     is_valid_topic,
     iter_assign_course_topics,
@@ -101,6 +102,8 @@ def validate_university(university: University) -> ScrapeCounts:
         for _ in walk:
             pass
         raise
+    except UnknownSeason as exc:  # the walk cannot go on: this subject has no topic name
+        raise ScrapeRejected("invalid_topic", str(exc)) from None
     return ScrapeCounts(
         subjects=len(university.subjects),
         courses=courses,
@@ -205,7 +208,7 @@ def _accept_subject(
         # Parsed inside a University, at the depth the whole scrape's parse would see it.
         subject = University.FromString(_nest(_SUBJECTS, body)).subjects[0]
         subject_name = subject_topic(university_name, subject)
-    except (DecodeError, ValueError):  # ValueError: an unknown season (Season.Name)
+    except (DecodeError, UnknownSeason):
         return None
     if fill_topic(subject, subject_name) or not is_valid_topic(subject_name):
         return None

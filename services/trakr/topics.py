@@ -58,8 +58,21 @@ def university_topic(university: University) -> str:
     return slug(university.abbr or university.name)
 
 
+class UnknownSeason(ValueError):
+    """A subject's season is no Semester.Season value (an open enum lets any number through)."""
+
+
+_SEASONS = {value: name.lower() for name, value in Semester.Season.items()}
+
+
 def subject_topic(university_topic_name: str, subject: Subject) -> str:
-    season = Semester.Season.Name(subject.season).lower()
+    """Raises UnknownSeason when the subject's season has no name to put in its topic."""
+    season = _SEASONS.get(subject.season)
+    if season is None:
+        raise UnknownSeason(
+            f"subject {subject.number[:40]!r} has season {subject.season}, "
+            "which is not a Semester.Season"
+        )
     return join(university_topic_name, slug(subject.number), slug(season), slug(str(subject.year)))
 
 

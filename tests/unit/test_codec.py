@@ -126,6 +126,16 @@ def test_invalid_topic() -> None:
     assert rejected(university) == "invalid_topic"
 
 
+def test_an_unknown_season_is_an_invalid_topic() -> None:
+    university = small()
+    university.subjects[0].season = 7  # type: ignore[assignment]  # open enum: any number parses
+    payload = encode_university(university, "protobuf")
+    with pytest.raises(ScrapeRejected) as caught:
+        validate_university(decode_university(payload, "protobuf"))
+    assert caught.value.reason == "invalid_topic"
+    assert "season 7" in str(caught.value)
+
+
 def test_reason_is_a_short_label() -> None:
     error = ScrapeRejected("no_name", "the University has no name")
     assert error.reason == "no_name"
@@ -297,7 +307,7 @@ def _full_check(payload: bytes) -> tuple[str, ScrapeCounts] | None:
     try:
         university = decode_university(payload, "protobuf")
         counts = validate_university(university)
-    except (ScrapeRejected, ValueError):  # ValueError: an unknown season
+    except ScrapeRejected:
         return None
     return None if counts.topics_written else (university.topic_name, counts)
 

@@ -221,6 +221,16 @@ async def test_rejected_scrapes_write_nothing(conn: asyncpg.Connection) -> None:
         await ingest_payload(conn, b"\x0a\xff\xff", "protobuf")
     assert caught.value.reason == "parse_error"
 
+    # A season no Semester.Season names: the subject has no topic, whether the subject is read
+    # for the cache short cut (protobuf, cache warm) or validated whole (JSON).
+    seasonless = sample()
+    seasonless.subjects[2].season = 7  # type: ignore[assignment]
+    for fmt in ("protobuf", "json"):
+        with pytest.raises(ScrapeRejected) as caught:
+            await ingest_payload(conn, encode_university(seasonless, fmt), fmt)
+        assert caught.value.reason == "invalid_topic"
+        assert "season 7" in str(caught.value)
+
     assert await row_versions(conn) == before
     assert await conn.fetchval("SELECT snapshot_sha256 FROM university") == snapshot
     # A smaller delete is fine with a higher limit.
