@@ -22,7 +22,7 @@ import logging
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -427,50 +427,26 @@ async def _write(
     ) and conn not in _TEMP_READY:
         await conn.execute(q["create_temp_tables"])
         _TEMP_READY.add(conn)
+
     # Changed rows: staged, then one UPDATE … FROM per table. Rows are built while the server
     # writes those before them (trakr.ein.pipeline), never all held at once.
+    async def stage(table: str, rows: Iterable[tuple[object, ...]], columns: Sequence[str]) -> None:
+        await copy_tables(conn, [(table, rows, columns)])
+
     if plan.subject_updates:
-        await copy_tables(
-            conn,
-            [
-                (
-                    "ein_subject",
-                    (
-                        diff.subject_record(i, university_id, s)
-                        for i, s, _, _ in plan.subject_updates
-                    ),
-                    diff.SUBJECT_COLUMNS,
-                )
-            ],
-        )
+        subjects = (diff.subject_record(i, university_id, s) for i, s, _, _ in plan.subject_updates)
+        await stage("ein_subject", subjects, diff.SUBJECT_COLUMNS)
         await conn.execute(q["apply_subjects"])
     if plan.course_updates:
         # Same topic means same parent, so the stored subject_id is right (not updated).
-        await copy_tables(
-            conn,
-            [
-                (
-                    "ein_course",
-                    (diff.course_record(i, 0, c) for i, c, _, _ in plan.course_updates),
-                    diff.COURSE_COLUMNS,
-                )
-            ],
-        )
+        courses = (diff.course_record(i, 0, c) for i, c, _, _ in plan.course_updates)
+        await stage("ein_course", courses, diff.COURSE_COLUMNS)
         await conn.execute(q["apply_courses"])
     if plan.section_updates:
-        await copy_tables(
-            conn,
-            [
-                (
-                    "ein_section",
-                    (
-                        diff.section_record(i, 0, university_id, s, h)
-                        for i, s, h, _ in plan.section_updates
-                    ),
-                    diff.SECTION_COLUMNS,
-                )
-            ],
+        sections = (
+            diff.section_record(i, 0, university_id, s, h) for i, s, h, _ in plan.section_updates
         )
+        await stage("ein_section", sections, diff.SECTION_COLUMNS)
         result.status_changes = await conn.fetchval(q["apply_sections"])
         rewritten = [i for i, _, _, _ in plan.section_updates]
         gone = await conn.fetchrow(q["delete_children"], rewritten)
