@@ -14,11 +14,10 @@ from typing import TYPE_CHECKING, NamedTuple
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
 
-from trakr.errors import InvalidScrape
+from trakr.errors import ScrapeRejected
 from trakr.pb.trakr_pb2 import Course, Section, University
 from trakr.scrapers import pbjson
 from trakr.topics import (
-    UnknownSeason,
     fill_topic,
     is_valid_topic,
     iter_assign_course_topics,
@@ -35,14 +34,6 @@ if TYPE_CHECKING:
 VALID_STATUSES = frozenset(
     value for name, value in Section.Status.items() if name != "STATUS_UNSPECIFIED"
 )
-
-
-class ScrapeRejected(InvalidScrape):
-    """The scrape was rejected."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason  # a short, low-cardinality label for metrics ("duplicate_section", …)
 
 
 def decode_university(payload: bytes, fmt: WireFormat) -> University:
@@ -102,8 +93,6 @@ def validate_university(university: University) -> ScrapeCounts:
         for _ in walk:
             pass
         raise
-    except UnknownSeason as exc:  # the walk cannot go on: this subject has no topic name
-        raise ScrapeRejected("invalid_topic", str(exc)) from None
     return ScrapeCounts(
         subjects=len(university.subjects),
         courses=courses,
@@ -208,7 +197,7 @@ def _accept_subject(
         # Parsed inside a University, at the depth the whole scrape's parse would see it.
         subject = University.FromString(_nest(_SUBJECTS, body)).subjects[0]
         subject_name = subject_topic(university_name, subject)
-    except (DecodeError, UnknownSeason):
+    except (DecodeError, ScrapeRejected):  # ScrapeRejected: an unknown season
         return None
     if fill_topic(subject, subject_name) or not is_valid_topic(subject_name):
         return None

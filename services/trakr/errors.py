@@ -18,6 +18,14 @@ class InvalidScrape(TrakrError):
     """The scrape is not a valid University."""
 
 
+class ScrapeRejected(InvalidScrape):
+    """The scrape was rejected."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason  # a short, low-cardinality label for metrics ("duplicate_section", …)
+
+
 class DatabaseUnavailable(TrakrError):
     """PostgreSQL cannot be reached."""
 

@@ -20,6 +20,7 @@ import hashlib
 import re
 from collections.abc import Iterator
 
+from trakr.errors import ScrapeRejected
 from trakr.pb.trakr_pb2 import Course, Section, Semester, Subject, University
 
 FCM_TOPIC_PATTERN = re.compile(r"^[a-zA-Z0-9\-_.~%]+$")
@@ -58,20 +59,19 @@ def university_topic(university: University) -> str:
     return slug(university.abbr or university.name)
 
 
-class UnknownSeason(ValueError):
-    """A subject's season is no Semester.Season value (an open enum lets any number through)."""
-
-
-_SEASONS = {value: name.lower() for name, value in Semester.Season.items()}
+# Semester.Season value -> its lower-case name (topic segments, the subject.season column).
+SEASON_NAMES = {value: name.lower() for name, value in Semester.Season.items()}
 
 
 def subject_topic(university_topic_name: str, subject: Subject) -> str:
-    """Raises UnknownSeason when the subject's season has no name to put in its topic."""
-    season = _SEASONS.get(subject.season)
+    """Raises ScrapeRejected("invalid_topic") for a season with no name to put in the topic
+    (the enum is open: any number parses)."""
+    season = SEASON_NAMES.get(subject.season)
     if season is None:
-        raise UnknownSeason(
+        raise ScrapeRejected(
+            "invalid_topic",
             f"subject {subject.number[:40]!r} has season {subject.season}, "
-            "which is not a Semester.Season"
+            "which is not a Semester.Season",
         )
     return join(university_topic_name, slug(subject.number), slug(season), slug(str(subject.year)))
 

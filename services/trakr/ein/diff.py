@@ -39,8 +39,8 @@ from trakr.codec import (
     split_region,
     validate_university,
 )
-from trakr.pb.trakr_pb2 import Course, Section, Semester, Subject, University
-from trakr.topics import UnknownSeason, subject_topic, university_topic
+from trakr.pb.trakr_pb2 import Course, Section, Subject, University
+from trakr.topics import SEASON_NAMES, subject_topic, university_topic
 
 TABLES = ("university", "subject", "course", "section", "meeting", "instructor")
 KINDS = ("inserted", "updated", "deleted", "unchanged")
@@ -64,7 +64,6 @@ MEETING_COLUMNS = (
 INSTRUCTOR_COLUMNS = ("section_id", "ordinal", "name")
 
 STATUS_NAMES = {value: name for name, value in Section.Status.items()}
-SEASON_NAMES = {value: name.lower() for name, value in Semester.Season.items()}
 
 
 def digest(data: bytes) -> bytes:
@@ -143,7 +142,7 @@ class MessageSource:
         return [tree_hash(subject) for subject in self.message.subjects]
 
     def subject_topic(self, i: int, university_topic_name: str) -> str:
-        return _subject_topic(university_topic_name, self.message.subjects[i])
+        return subject_topic(university_topic_name, self.message.subjects[i])
 
     def course_trees(self, i: int) -> list[bytes]:
         return [
@@ -221,7 +220,7 @@ class PayloadSource:
             subject = Subject.FromString(header)
         except DecodeError as exc:
             raise ScrapeRejected("parse_error", f"subject {i}: {exc}") from exc
-        return _subject_topic(university_topic_name, subject)
+        return subject_topic(university_topic_name, subject)
 
     def course_trees(self, i: int) -> list[bytes]:
         _, courses = self._subject_parts(i)
@@ -245,14 +244,6 @@ class PayloadSource:
 
 
 Source = MessageSource | PayloadSource
-
-
-def _subject_topic(university_topic_name: str, subject: Subject) -> str:
-    """The subject's topic name, read before validation: the codec's rejection if it has none."""
-    try:
-        return subject_topic(university_topic_name, subject)
-    except UnknownSeason as exc:
-        raise ScrapeRejected("invalid_topic", str(exc)) from None
 
 
 # --- what is stored ---------------------------------------------------------------------------
